@@ -1,0 +1,65 @@
+# netcause: `make run` starts the exporter, `make test` installs what the
+# tests need and runs them all.
+
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS   := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+             -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=netcause \
+             -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+# CGO off: the binary is static and runs in a scratch image.
+export CGO_ENABLED := 0
+
+# Flags for `make run`: the host namespace plus every named and container
+# namespace. Override with `make run ARGS=...`.
+ARGS      ?= --netns.named --netns.processes
+# How long each fuzz target runs inside `make test`; run longer by hand
+# with `make fuzz FUZZTIME=5m`.
+FUZZTIME  ?= 5s
+
+.PHONY: all build run test test-deps unit vet fmt-check fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+run: build
+	$(BIN)/netcause_exporter $(ARGS)
+
+test: test-deps fmt-check vet unit fuzz
+
+test-deps:
+	test/setup.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# -p 1: end-to-end tests change machine-wide state (nf_conntrack_max, the
+# xtables lock); one package at a time keeps them from meeting.
+unit: build
+	$(GO) test -count=1 -p 1 -timeout 30m ./...
+
+# Every Fuzz target, briefly. A crash fails the build and leaves its input
+# under testdata/fuzz for the regression run above.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || \
+			{ echo "$$out"; exit 1; }; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN)
