@@ -20,7 +20,7 @@ ARGS      ?= --netns.named --netns.processes
 # with `make fuzz FUZZTIME=5m`.
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test test-deps unit vet fmt-check fuzz bench clean
+.PHONY: docs all build run test test-deps unit vet fmt-check fuzz bench clean
 
 all: build
 
@@ -63,3 +63,7 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerates docs/metrics.md's table from the metric declarations.
+docs:
+	$(GO) test ./exporter -run TestMetricsDoc -update

@@ -22,7 +22,34 @@ type Def struct {
 	Help   string
 	Type   prometheus.ValueType
 	Labels []string
+	// Causes lists the causes (shared/causes.md, alert label cause) this
+	// metric helps reveal; empty for the exporter's self-monitoring.
+	Causes []Cause
 	desc   *prometheus.Desc
+}
+
+// Cause is a documented cause of lost or late packets, spelled as the alert
+// pack's cause label.
+type Cause string
+
+// The causes of shared/causes.md, in its order.
+const (
+	FirewallDrop  Cause = "firewall_drop"  // 1
+	NoRoute       Cause = "no_route"       // 2
+	PeerDown      Cause = "peer_down"      // 3
+	NATMismatch   Cause = "nat_mismatch"   // 4
+	Congestion    Cause = "congestion"     // 5
+	AppHang       Cause = "app_hang"       // 6
+	AppCrash      Cause = "app_crash"      // 7
+	ConntrackFull Cause = "conntrack_full" // 8
+	MTU           Cause = "mtu"            // 9
+	NICOverflow   Cause = "nic_overflow"   // 10
+)
+
+// Reveals records which causes the metric helps reveal, for docs/metrics.md.
+func (d *Def) Reveals(causes ...Cause) *Def {
+	d.Causes = append(d.Causes, causes...)
+	return d
 }
 
 var (
