@@ -31,6 +31,8 @@ var (
 		"Network namespaces read in this scrape, by how they were found: self, named or process.", "kind")
 	netnsSkipped = catalog.New("netns", "skipped", prometheus.GaugeValue,
 		"Network namespaces found but not read in this scrape because of --netns.max.")
+	netnsUnreadable = catalog.New("netns", "unreadable_processes", prometheus.GaugeValue,
+		"Processes whose network namespace could not be inspected in this scrape for lack of permission (CAP_SYS_PTRACE): containers the exporter cannot see.")
 	netnsDiscoverySuccess = catalog.New("netns", "discovery_success", prometheus.GaugeValue,
 		"1 if namespace discovery worked in this scrape; 0 means only the namespaces found before the error are read.")
 )
@@ -72,6 +74,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	netnsDiscoverySuccess.Emit(ch, ok)
 	netnsSkipped.Emit(ch, float64(d.Skipped))
+	netnsUnreadable.Emit(ch, float64(d.Unreadable))
 	kinds := map[string]int{"self": 0, "named": 0, "process": 0}
 	for _, t := range d.Targets {
 		kinds[t.Kind]++

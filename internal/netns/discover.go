@@ -2,8 +2,10 @@ package netns
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +35,9 @@ type Discovery struct {
 	Targets []Target
 	// Skipped counts distinct namespaces left out because of Options.Max.
 	Skipped int
+	// Unreadable counts processes whose namespace could not be inspected
+	// for lack of permission (CAP_SYS_PTRACE): a blind spot.
+	Unreadable int
 }
 
 // Discover lists the namespaces to read, deduplicated by inode, in a stable
@@ -90,8 +95,12 @@ func Discover(o Options) (Discovery, error) {
 		for _, pid := range pids {
 			p := filepath.Join(o.ProcRoot, strconv.Itoa(pid), "ns/net")
 			ino, err := inode(p)
+			if errors.Is(err, fs.ErrPermission) {
+				d.Unreadable++
+				continue
+			}
 			if err != nil || seen[ino] {
-				continue // process gone, or a kernel thread we cannot inspect
+				continue // process gone meanwhile, or a namespace already listed
 			}
 			name := ""
 			if f, err := os.Open(filepath.Join(o.ProcRoot, strconv.Itoa(pid), "cgroup")); err == nil {
