@@ -1,0 +1,99 @@
+package sampler
+
+// conn is one tracked TCP connection. Sides are the two endpoints of its
+// key: side 0 is key.a, side 1 key.b; a packet's direction is the side
+// that sent it.
+type conn struct {
+	key        flowKey
+	hash       uint64
+	prev, next int32 // LRU list
+
+	h            [2]half
+	flags        uint32
+	completeness uint8 // Wireshark's tcp.completeness bits
+	clientSide   uint8 // the side that sent the SYN (or was guessed to)
+	localSide    uint8 // the side that is this host (live capture)
+	peer         int32 // peer slot, or otherPeer
+
+	firstTS, lastTS int64
+	firstSyn        int64 // first SYN from the client
+	lastSyn         int64 // most recent SYN, for the initial RTT
+	synAck          int64 // first SYN-ACK
+	hsAck           int64 // the client's ACK of the SYN-ACK
+	firstRTT        int64 // SYN to the ACK of the SYN-ACK, as Wireshark's initial_rtt
+	reqStart        int64 // first byte of the pending request
+	synCount        uint16
+	synAckCount     uint16
+	mss             [2]uint16 // MSS option each side advertised
+	packets         [2]uint32
+	retrans         [2]uint32 // segments tshark flags as retransmissions, SYNs included
+	dataRetrans     [2]uint32 // retransmissions carrying data
+	rsts            [2]uint16
+	zeroWin         [2]uint32
+	icmp            uint16
+	responses       uint32
+	unanswered      uint32 // requests without a reply (timeout or close)
+	respSum         int64
+	respMin         int64
+	respMax         int64
+}
+
+// conn.flags bits.
+const (
+	cSawSyn         uint32 = 1 << iota
+	cSawSynAck             // a SYN-ACK from the server side
+	cHandshakeAcked        // the client acknowledged the SYN-ACK
+	cRefused               // the SYN was answered by RST
+	cSynCounted            // counted as an unanswered SYN already
+	cReqPending            // a request waits for its first response byte
+	cReqCounted            // the pending request was counted unanswered
+	cSampled               // data packets of this connection are analysed
+	cSmallMSS              // counted as a handshake with a small MSS
+	cGuessedRoles          // no SYN or SYN-ACK seen: the client was guessed
+)
+
+// Wireshark's tcp.completeness bits.
+const (
+	compSyn    uint8 = 1
+	compSynAck uint8 = 2
+	compAck    uint8 = 4
+	compData   uint8 = 8
+	compFin    uint8 = 16
+	compRst    uint8 = 32
+)
+
+// Peer-relative indices of the per-peer counters.
+const (
+	roleClient = 0 // this host opened the connection
+	roleServer = 1
+	dirSent    = 0 // sent by this host
+	dirRecv    = 1
+)
+
+func (c *conn) serverSide() uint8 { return 1 - c.clientSide }
+
+// role is this host's role in the connection.
+func (c *conn) role() int {
+	if c.localSide == c.clientSide {
+		return roleClient
+	}
+	return roleServer
+}
+
+// dirOf maps the side that sent a packet to sent or received.
+func (c *conn) dirOf(side uint8) int {
+	if side == c.localSide {
+		return dirSent
+	}
+	return dirRecv
+}
+
+// unansweredSyn reports whether the connection is only SYNs, tshark's
+// tcp.completeness == 1.
+func (c *conn) unansweredSyn() bool { return c.completeness == compSyn }
+
+// waitingForSynAnswer reports whether a SYN has had neither SYN-ACK nor
+// RST from the other side yet.
+func (c *conn) waitingForSynAnswer() bool {
+	return c.flags&cSawSyn != 0 && c.flags&(cSawSynAck|cRefused) == 0
+}

@@ -1,0 +1,206 @@
+package sampler
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+)
+
+// flowKey identifies a TCP connection independently of direction: the
+// endpoint that sorts first is a.
+type flowKey struct {
+	a, b   Addr
+	pa, pb uint16
+}
+
+// makeKey returns the key of p's connection and the direction of p: 0 when
+// p goes from key.a to key.b, 1 otherwise.
+func makeKey(src, dst Addr, sport, dport uint16) (flowKey, uint8) {
+	if c := compareEndpoint(src, sport, dst, dport); c <= 0 {
+		return flowKey{a: src, b: dst, pa: sport, pb: dport}, 0
+	}
+	return flowKey{a: dst, b: src, pa: dport, pb: sport}, 1
+}
+
+func compareEndpoint(a Addr, pa uint16, b Addr, pb uint16) int {
+	for i := 0; i < 16; i += 8 {
+		x, y := binary.BigEndian.Uint64(a[i:]), binary.BigEndian.Uint64(b[i:])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case pa < pb:
+		return -1
+	case pa > pb:
+		return 1
+	}
+	return 0
+}
+
+// endpoint returns side s (0: a, 1: b) of the key.
+func (k *flowKey) endpoint(s uint8) Endpoint {
+	if s == 0 {
+		return Endpoint{k.a, k.pa}
+	}
+	return Endpoint{k.b, k.pb}
+}
+
+// hash mixes the key with a per-table random seed, so a sender choosing
+// addresses cannot aim at one probe chain.
+func (k *flowKey) hash(seed uint64) uint64 {
+	h := seed
+	h = mix(h ^ binary.LittleEndian.Uint64(k.a[0:8]))
+	h = mix(h ^ binary.LittleEndian.Uint64(k.a[8:16]))
+	h = mix(h ^ binary.LittleEndian.Uint64(k.b[0:8]))
+	h = mix(h ^ binary.LittleEndian.Uint64(k.b[8:16]))
+	return mix(h ^ uint64(k.pa)<<16 ^ uint64(k.pb))
+}
+
+func mix(x uint64) uint64 {
+	hi, lo := bits.Mul64(x, 0x9E3779B97F4A7C15)
+	return hi ^ lo
+}
+
+// table is a fixed-capacity connection table: open addressing with linear
+// probing over a slot array sized once, conns in a preallocated arena, and
+// an LRU list through the arena to evict the least recently seen
+// connection when full. Nothing is allocated after construction.
+type table struct {
+	slots []uint64 // 0: empty; else hash tag (high 32 bits) | arena index+1
+	mask  uint64
+	conns []conn
+	free  []int32
+	// LRU list: head is the most recently touched, tail the least.
+	head, tail int32
+	n          int
+	seed       uint64
+}
+
+func newTable(capacity int) *table {
+	if capacity < 1 {
+		capacity = 1
+	}
+	size := 1
+	for size < capacity*2 {
+		size <<= 1
+	}
+	t := &table{
+		slots: make([]uint64, size),
+		mask:  uint64(size - 1),
+		conns: make([]conn, capacity),
+		free:  make([]int32, capacity),
+		head:  -1, tail: -1,
+		seed: rand.Uint64(),
+	}
+	for i := range t.free {
+		t.free[i] = int32(capacity - 1 - i)
+	}
+	return t
+}
+
+func (t *table) full() bool { return len(t.free) == 0 }
+
+// lookup returns the index of the connection with key k, or -1.
+func (t *table) lookup(k *flowKey, h uint64) int32 {
+	tag := h >> 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return -1
+		}
+		if s>>32 == tag {
+			idx := int32(uint32(s)) - 1
+			if t.conns[idx].key == *k {
+				return idx
+			}
+		}
+	}
+}
+
+// insert adds a connection with key k, which must not be present and the
+// table not full, and returns its index; the conn is zeroed except for its
+// key and hash.
+func (t *table) insert(k *flowKey, h uint64) int32 {
+	idx := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	c := &t.conns[idx]
+	*c = conn{key: *k, hash: h, prev: -1, next: -1}
+	i := h & t.mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i] = h>>32<<32 | uint64(idx+1)
+	t.n++
+	t.pushFront(idx)
+	return idx
+}
+
+// remove deletes the connection at idx. Backward-shift deletion keeps
+// probe chains intact without tombstones.
+func (t *table) remove(idx int32) {
+	c := &t.conns[idx]
+	want := uint64(idx + 1)
+	i := c.hash & t.mask
+	for uint64(uint32(t.slots[i])) != want {
+		i = (i + 1) & t.mask
+	}
+	j := i
+	for {
+		j = (j + 1) & t.mask
+		s := t.slots[j]
+		if s == 0 {
+			break
+		}
+		home := t.conns[int32(uint32(s))-1].hash & t.mask
+		// Move s back into the hole at i unless its home lies cyclically
+		// in (i, j].
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			t.slots[i] = s
+			i = j
+		}
+	}
+	t.slots[i] = 0
+	t.unlink(idx)
+	t.free = append(t.free, idx)
+	t.n--
+}
+
+func (t *table) pushFront(idx int32) {
+	c := &t.conns[idx]
+	c.prev, c.next = -1, t.head
+	if t.head >= 0 {
+		t.conns[t.head].prev = idx
+	}
+	t.head = idx
+	if t.tail < 0 {
+		t.tail = idx
+	}
+}
+
+func (t *table) unlink(idx int32) {
+	c := &t.conns[idx]
+	if c.prev >= 0 {
+		t.conns[c.prev].next = c.next
+	} else {
+		t.head = c.next
+	}
+	if c.next >= 0 {
+		t.conns[c.next].prev = c.prev
+	} else {
+		t.tail = c.prev
+	}
+	c.prev, c.next = -1, -1
+}
+
+// touch marks idx as most recently seen.
+func (t *table) touch(idx int32) {
+	if t.head == idx {
+		return
+	}
+	t.unlink(idx)
+	t.pushFront(idx)
+}
