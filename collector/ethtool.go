@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,7 +62,7 @@ func init() {
 		if ethtoolMaxStats < 0 {
 			return nil, fmt.Errorf("--collector.ethtool.max-stats-per-device must not be negative")
 		}
-		return &ethtoolCollector{devices: devs, statInclude: stats.include, statExclude: stats.exclude, maxStats: ethtoolMaxStats}, nil
+		return &ethtoolCollector{devices: devs, stats: newStatFilter(stats.include, stats.exclude), maxStats: ethtoolMaxStats}, nil
 	})
 }
 
@@ -86,13 +85,13 @@ var (
 )
 
 type ethtoolCollector struct {
-	devices                  deviceFilter
-	statInclude, statExclude *regexp.Regexp
-	maxStats                 int
+	devices  deviceFilter
+	stats    *statFilter
+	maxStats int
 }
 
 func (c *ethtoolCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
-	links, err := readLinks()
+	links, err := readLinks(true)
 	if len(links) == 0 && err != nil {
 		return err
 	}
@@ -135,13 +134,13 @@ func (c *ethtoolCollector) driverStats(fd int, ns, dev string, ch chan<- prometh
 	if err != nil {
 		return err
 	}
-	return emitDriverStats(ns, dev, names, values, c.statInclude, c.statExclude, c.maxStats, ch)
+	return emitDriverStats(ns, dev, names, values, c.stats.match, c.maxStats, ch)
 }
 
 // emitDriverStats sends the selected and the normalised statistics of one
 // device.
-func emitDriverStats(ns, dev string, names []string, values []uint64, include, exclude *regexp.Regexp, max int, ch chan<- prometheus.Metric) error {
-	sel, skipped, err := selectDriverStats(names, values, include, exclude, max)
+func emitDriverStats(ns, dev string, names []string, values []uint64, match func(string) bool, max int, ch chan<- prometheus.Metric) error {
+	sel, skipped, err := selectDriverStats(names, values, match, max)
 	if err != nil {
 		// The driver's statistics changed between the two ioctls
 		// (queues reconfigured); the next scrape reads them again.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // maxDriverStats bounds what one device may claim to have: the largest
@@ -115,17 +116,16 @@ type driverStat struct {
 	value uint64
 }
 
-// selectDriverStats picks the statistics whose names match include and not
-// exclude (nil matches nothing), in driver order, keeping the first of
-// duplicate names, at most max of them. skipped counts the matching ones
-// left out by the cap.
-func selectDriverStats(names []string, values []uint64, include, exclude *regexp.Regexp, max int) (out []driverStat, skipped int, err error) {
+// selectDriverStats picks the statistics whose names match, in driver
+// order, keeping the first of duplicate names, at most max of them.
+// skipped counts the matching ones left out by the cap.
+func selectDriverStats(names []string, values []uint64, match func(string) bool, max int) (out []driverStat, skipped int, err error) {
 	if len(names) != len(values) {
 		return nil, 0, fmt.Errorf("driver reported %d statistic names but %d values", len(names), len(values))
 	}
 	seen := make(map[string]bool)
 	for i, n := range names {
-		if n == "" || seen[n] || include == nil || !include.MatchString(n) || exclude != nil && exclude.MatchString(n) {
+		if n == "" || seen[n] || !match(n) {
 			continue
 		}
 		seen[n] = true
@@ -136,6 +136,39 @@ func selectDriverStats(names []string, values []uint64, include, exclude *regexp
 		out = append(out, driverStat{n, values[i]})
 	}
 	return out, skipped, nil
+}
+
+// statFilter matches driver statistic names against the include and
+// exclude patterns (a nil include matches nothing). Every device of a
+// driver repeats the same names, so results are cached: matching the
+// default pattern backtracks, and a host with a thousand veths asks the
+// same ten names a thousand times per scrape.
+type statFilter struct {
+	include, exclude *regexp.Regexp
+
+	mu    sync.Mutex
+	cache map[string]bool
+}
+
+// statFilterCacheMax bounds the cache; past it the cache starts over.
+const statFilterCacheMax = 8192
+
+func newStatFilter(include, exclude *regexp.Regexp) *statFilter {
+	return &statFilter{include: include, exclude: exclude, cache: map[string]bool{}}
+}
+
+func (f *statFilter) match(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m, ok := f.cache[name]; ok {
+		return m
+	}
+	m := f.include != nil && f.include.MatchString(name) && (f.exclude == nil || !f.exclude.MatchString(name))
+	if len(f.cache) >= statFilterCacheMax {
+		clear(f.cache)
+	}
+	f.cache[name] = m
+	return m
 }
 
 // Receive overflow reasons, the values of the reason label of

@@ -129,7 +129,7 @@ func TestEthtoolStatsFixture(t *testing.T) {
 
 	include := regexp.MustCompile("^(?:" + defaultEthtoolStatInclude + ")$")
 	got := gatherValues(t, func(ch chan<- prometheus.Metric) {
-		if err := emitDriverStats("fixture", "ncfix0", names, values, include, nil, 64, ch); err != nil {
+		if err := emitDriverStats("fixture", "ncfix0", names, values, newStatFilter(include, nil).match, 64, ch); err != nil {
 			t.Error(err)
 		}
 	})
@@ -162,7 +162,7 @@ func TestEthtoolStatsFixture(t *testing.T) {
 // captureEthtoolRing writes the GRINGPARAM reply of the first interface in
 // the namespace that has ring parameters, and `ethtool -g` of it.
 func captureEthtoolRing(t *testing.T) {
-	links, err := readLinks()
+	links, err := readLinks(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,13 @@ func TestSelectDriverStats(t *testing.T) {
 		{"exclude", regexp.MustCompile(`^(?:rx_queue_.*)$`), 64, []driverStat{{"rx_missed_errors", 5}, {"tx_timeout_count", 2}, {"rx_no_buffer_count", 4}, {"port.rx_dropped", 8}}, 0},
 		{"zero cap", nil, 0, nil, 5},
 	} {
-		got, skipped, err := selectDriverStats(names, values, inc, c.exclude, c.max)
+		f := newStatFilter(inc, c.exclude)
+		got, skipped, err := selectDriverStats(names, values, f.match, c.max)
+		// Again, from the filter's cache.
+		again, _, _ := selectDriverStats(names, values, f.match, c.max)
+		if fmt.Sprint(again) != fmt.Sprint(got) {
+			t.Errorf("%s: cached match differs: %v, then %v", c.desc, got, again)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,10 +299,10 @@ func TestSelectDriverStats(t *testing.T) {
 			t.Errorf("%s: got %v skipped %d, want %v skipped %d", c.desc, got, skipped, c.want, c.skipped)
 		}
 	}
-	if got, _, _ := selectDriverStats(names, values, nil, nil, 64); len(got) != 0 {
+	if got, _, _ := selectDriverStats(names, values, newStatFilter(nil, nil).match, 64); len(got) != 0 {
 		t.Errorf("empty include exported %v", got)
 	}
-	if _, _, err := selectDriverStats(names, values[:3], inc, nil, 64); err == nil {
+	if _, _, err := selectDriverStats(names, values[:3], newStatFilter(inc, nil).match, 64); err == nil {
 		t.Error("no error when names and values differ in number")
 	}
 }

@@ -95,7 +95,7 @@ type netdevCollector struct {
 }
 
 func (c *netdevCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
-	links, err := readLinks()
+	links, err := readLinks(false)
 	if len(links) == 0 && err != nil {
 		return err
 	}

@@ -358,6 +358,12 @@ func TestParseLinkMessagesPartial(t *testing.T) {
 	if len(links) != len(msgs) {
 		t.Errorf("kept %d interfaces, want %d", len(links), len(msgs))
 	}
+	// An interface repeated (a dump the kernel could not keep consistent)
+	// is kept once.
+	links, err = parseLinkMessages(append(append([][]byte{}, msgs...), msgs[0]))
+	if err != nil || len(links) != len(msgs) {
+		t.Errorf("repeated interface: %d interfaces, %v; want %d", len(links), err, len(msgs))
+	}
 }
 
 // FuzzParseLinkMessage: no input may panic, and whatever parses has a name.
