@@ -67,3 +67,26 @@ clean:
 # Regenerates docs/metrics.md's table from the metric declarations.
 docs:
 	$(GO) test ./exporter -run TestMetricsDoc -update
+
+# The alert pack. `make alerts` regenerates alerts/ and the tables of
+# docs/alerts.md from alerts/rules; `make test-alerts` fails on stale
+# generated files, runs the Go checks (every metric a rule reads is
+# exported, every alert has a runbook, promtool check and unit tests) and
+# pint. pint builds once from alerts/tools (a module of its own, so the main
+# go.mod stays free of its dependencies) into the gitignored alerts/tools/bin.
+PINT := alerts/tools/bin/pint
+
+.PHONY: alerts test-alerts lint-alerts
+
+alerts:
+	$(GO) run ./alerts/gen
+
+test-alerts: lint-alerts
+	$(GO) run ./alerts/gen -check
+	$(GO) test -count=1 ./alerts/...
+
+$(PINT): alerts/tools/go.mod alerts/tools/go.sum
+	cd alerts/tools && GONOSUMDB=github.com/cloudflare/pint $(GO) build -o bin/pint github.com/cloudflare/pint/cmd/pint
+
+lint-alerts: $(PINT)
+	$(PINT) --offline --no-color --config alerts/pint.hcl lint alerts/netcause.rules.yml

@@ -1,0 +1,117 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/netcause/netcause/internal/catalog"
+)
+
+// firewallDiscards is the rate of packets each discarding rule, and each
+// chain whose policy discards, throws away; policy series get rule="policy".
+const firewallDiscards = `
+  sum by (<<node>>, netns, backend, family, table, chain, verdict, rule) (
+    rate(<<m "netcause_firewall_rule_packets_total" (p "rule_selector")>>[<<window>>])
+  )
+or
+  label_replace(
+    sum by (<<node>>, netns, backend, family, table, chain, verdict) (
+      rate(<<m "netcause_firewall_policy_packets_total" (p "rule_selector")>>[<<window>>])
+    ),
+    "rule", "policy", "", ""
+  )`
+
+var ruleSelector = Param{Name: "rule_selector", Default: "", Kind: Matchers,
+	Help: `Matchers that pick the rules to watch, e.g. rule!~"drop-scanners|invalid" for rules expected to count.`}
+
+// Netfilter: firewall rules and conntrack.
+var netfilterAlerts = []Alert{
+	{
+		Name: "NetcauseFirewallBlockingConnections", Cause: catalog.FirewallDrop, Layer: Netfilter, Severity: Critical, For: 2 * time.Minute,
+		// A rule that counts while this node's handshakes fail is the
+		// cause, not a bystander. The rule may sit in another namespace
+		// than the failing client (container and host), hence on node.
+		Expr: `
+(` + firewallDiscards + `
+) > <<p "min_rate">>
+and on (<<node>>)
+  (
+      sum by (<<node>>) (rate(<<m "netcause_tcp_syn_retransmits_total">>[<<window>>]))
+    +
+      sum by (<<node>>) (rate(<<m "netcause_tcp_attempt_fails_total">>[<<window>>]))
+  ) > 0`,
+		Summary:     `Firewall rule {{ $labels.rule }} discards packets while connections fail on {{ $labels.instance }}`,
+		Description: `Rule {{ $labels.rule }} ({{ $labels.verdict }}, {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }}) in netns {{ $labels.netns }} on {{ $labels.instance }} discards {{ $value | humanize }} packets/s while handshakes on this node go unanswered or fail. Its text is in netcause_firewall_rule_info.`,
+		Params: []Param{
+			{Name: "min_rate", Default: "0", Kind: Number, Help: "Discarded packets per second tolerated."},
+			ruleSelector,
+		},
+	},
+	{
+		Name: "NetcauseFirewallDropping", Cause: catalog.FirewallDrop, Layer: Netfilter, Severity: Warning, For: 5 * time.Minute,
+		// Alone, because the failing client is often on another host (a
+		// rule on the server drops SYNs and the server sees nothing else).
+		Expr: `
+(` + firewallDiscards + `
+) > <<p "min_rate">>`,
+		Summary:     `Firewall rule {{ $labels.rule }} discards packets on {{ $labels.instance }}`,
+		Description: `Rule {{ $labels.rule }} ({{ $labels.verdict }}, {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }}) in netns {{ $labels.netns }} on {{ $labels.instance }} discards {{ $value | humanize }} packets/s. If connections to this host hang or are refused, this rule is the first suspect; its text is in netcause_firewall_rule_info. Rules expected to count belong in rule_selector.`,
+		Params: []Param{
+			{Name: "min_rate", Default: "0.1", Kind: Number, Help: "Discarded packets per second tolerated."},
+			ruleSelector,
+		},
+	},
+	{
+		Name: "NetcauseFirewallRulesUncounted", Cause: BlindSpot, Layer: Netfilter, Severity: Warning, For: 30 * time.Minute,
+		Expr: `
+sum by (<<node>>, netns, backend, family, table, chain) (
+  <<m "netcause_firewall_rules_without_counter">>
+) > 0`,
+		Summary:     `Discarding firewall rules without counters on {{ $labels.instance }}`,
+		Description: `{{ $value }} discarding nftables rules in {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }} (netns {{ $labels.netns }}, {{ $labels.instance }}) have no counter statement: what they drop cannot be seen, so a drop there will not alert.`,
+	},
+	{
+		Name: "NetcauseConntrackDropping", Cause: catalog.ConntrackFull, Layer: Netfilter, Severity: Critical, For: time.Minute,
+		Expr:        `<<ConntrackDropsRate>> > <<p "min_rate">>`,
+		Summary:     `Conntrack table full: new flows dropped on {{ $labels.instance }}`,
+		Description: `Conntrack in netns {{ $labels.netns }} on {{ $labels.instance }} drops {{ $value | humanize }} packets/s because its table is full (nf_conntrack_count reached nf_conntrack_max): new connections fail at random while established ones carry on.`,
+		Params: []Param{
+			{Name: "min_rate", Default: "0", Kind: Number, Help: "Conntrack drops per second tolerated."},
+		},
+	},
+	{
+		Name: "NetcauseConntrackNearlyFull", Cause: catalog.ConntrackFull, Layer: Netfilter, Severity: Warning, For: 5 * time.Minute,
+		Expr:        `<<ConntrackFill>> > <<p "ratio">>`,
+		Summary:     `Conntrack table {{ $value | humanizePercentage }} full on {{ $labels.instance }}`,
+		Description: `Conntrack in netns {{ $labels.netns }} on {{ $labels.instance }} holds {{ $value | humanizePercentage }} of nf_conntrack_max entries. When it reaches 100% new connections are dropped at random.`,
+		Params: []Param{
+			{Name: "ratio", Default: "0.85", Kind: Number, Help: "Fill ratio of the table."},
+		},
+	},
+	{
+		Name: "NetcauseConntrackInsertFailed", Cause: catalog.NATMismatch, Layer: Netfilter, Severity: Warning, For: 3 * time.Minute,
+		// insert_failed: the tuple was already taken when the entry was
+		// confirmed; with NAT two flows mapped to the same address and
+		// port (SNAT port exhaustion, a UDP race).
+		Expr: `
+sum by (<<node>>, netns) (
+  rate(<<m "netcause_conntrack_insert_failed_total">>[<<window>>])
+) > <<p "min_rate">>`,
+		Summary:     `Conntrack insert failures (NAT clashes) on {{ $labels.instance }}`,
+		Description: `Conntrack in netns {{ $labels.netns }} on {{ $labels.instance }} fails to insert {{ $value | humanize }} entries/s: two flows were translated to the same tuple (SNAT port exhaustion, or a race between packets of one new UDP flow), and the packet that lost is dropped. With a full table this follows NetcauseConntrackDropping, which mutes it.`,
+		Params: []Param{
+			{Name: "min_rate", Default: "0", Kind: Number, Help: "Failed inserts per second tolerated."},
+		},
+	},
+	{
+		Name: "NetcauseConntrackInvalid", Cause: catalog.NATMismatch, Layer: Netfilter, Severity: Warning, For: 10 * time.Minute,
+		Expr: `
+sum by (<<node>>, netns) (
+  rate(<<m "netcause_conntrack_invalid_total">>[<<window>>])
+) > <<p "min_rate">>`,
+		Summary:     `Conntrack sees packets of unknown flows on {{ $labels.instance }}`,
+		Description: `Conntrack in netns {{ $labels.netns }} on {{ $labels.instance }} classifies {{ $value | humanize }} packets/s as INVALID: replies to flows it never saw leave or that it translated differently (asymmetric routing around a NAT, a NAT mapping that does not match), or segments outside the TCP window. Rules that drop INVALID packets lose them; without such rules they may be answered with RST.`,
+		Params: []Param{
+			{Name: "min_rate", Default: "1", Kind: Number, Help: "INVALID packets per second tolerated (late packets of closed flows make a few)."},
+		},
+	},
+}
