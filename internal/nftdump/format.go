@@ -84,7 +84,7 @@ func name(names []string, i uint32) string {
 // attribute number, and the nested data values.
 type exprAttrs struct {
 	u32  [16]uint32
-	has  uint32 // bit n: u32[n] set
+	has  uint32     // bit n: u32[n] set
 	data [16][]byte // nested NFTA_DATA_VALUE contents
 	raw  [16][]byte
 }
