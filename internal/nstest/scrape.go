@@ -2,14 +2,18 @@ package nstest
 
 import (
 	"log/slog"
+	"sync"
 	"testing"
 
+	"github.com/alecthomas/kingpin/v2"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/netcause/netcause/collector"
 	"github.com/netcause/netcause/exporter"
 	"github.com/netcause/netcause/internal/netns"
 )
+
+var flagDefaults sync.Once
 
 // Samples is one scrape: metric name -> series.
 type Samples map[string][]Sample
@@ -25,6 +29,13 @@ type Sample struct {
 // `netcause_exporter --netns.named` would.
 func Scrape(t testing.TB, collectors ...string) Samples {
 	t.Helper()
+	flagDefaults.Do(func() {
+		// kingpin fills flag defaults only when it parses a command line;
+		// the test binary never does, so parse an empty one.
+		if _, err := kingpin.CommandLine.Parse(nil); err != nil {
+			t.Fatalf("flag defaults: %v", err)
+		}
+	})
 	logger := slog.New(slog.DiscardHandler)
 	cs, err := collector.Build(logger, collectors...)
 	if err != nil {

@@ -60,9 +60,16 @@ func freeAddr(t *testing.T) string {
 // the test ends, and returns its address once /metrics answers.
 func startExporter(t *testing.T, wrap []string, args ...string) string {
 	t.Helper()
+	argv := append(append([]string{}, wrap...), binary)
+	return startCommand(t, append(argv, args...)...)
+}
+
+// startCommand runs an exporter-toolkit program (netcause, node_exporter)
+// on a free loopback port until the test ends.
+func startCommand(t *testing.T, argv ...string) string {
+	t.Helper()
 	addr := freeAddr(t)
-	argv := append(append([]string{}, wrap...), binary, "--web.listen-address="+addr)
-	argv = append(argv, args...)
+	argv = append(argv, "--web.listen-address="+addr)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "exporter.log"))
 	if err != nil {
