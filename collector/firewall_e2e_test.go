@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -106,6 +108,8 @@ type xtChain struct {
 	policyPackets, policyBytes uint64
 	rules                      []xtRule
 }
+
+var hashName = regexp.MustCompile(`^[0-9a-f]{8}$`)
 
 var chainHeader = regexp.MustCompile(`^Chain (\S+) \((?:policy (\S+) (\d+) packets, (\d+) bytes|\d+ references)\)`)
 
@@ -310,5 +314,254 @@ func TestFirewallSeedRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// seriesByText returns the labels of the rule whose info text is text.
+func seriesByText(t *testing.T, s nstest.Samples, match map[string]string, text string) map[string]string {
+	t.Helper()
+	found := s.Find(fwInfo, merge(match, "text", text))
+	if len(found) != 1 {
+		t.Fatalf("want one rule_info %v with text %q, have %v", match, text, s.Find(fwInfo, match))
+	}
+	l := merge(found[0].Labels)
+	delete(l, "text")
+	return l
+}
+
+// ruleLine returns the one listing rule of chain whose line contains part.
+func ruleLine(t *testing.T, chains map[string]*xtChain, chain, part string) xtRule {
+	t.Helper()
+	var found []xtRule
+	if c := chains[chain]; c != nil {
+		for _, r := range c.rules {
+			if strings.Contains(r.line, part) {
+				found = append(found, r)
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one %s rule containing %q, have %v", chain, part, found)
+	}
+	return found[0]
+}
+
+// forwardPath makes server a router from client (10.213.n.0/25) to a third
+// namespace on 10.213.n.128/25, so datagrams to 10.213.n.130 cross the
+// server's FORWARD chain.
+func forwardPath(t *testing.T, client, server *nstest.NS, n int) {
+	t.Helper()
+	far := nstest.New(t)
+	nstest.Veth(t, server, "fws1", fmt.Sprintf("10.213.%d.129/25", n), far, "fwf0", fmt.Sprintf("10.213.%d.130/25", n))
+	server.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	client.Run("ip", "route", "add", fmt.Sprintf("10.213.%d.128/25", n), "via", fmt.Sprintf("10.213.%d.2", n))
+}
+
+// dialN opens n TCP connections that the firewall refuses; each must fail
+// fast (RST or ICMP unreachable), not time out.
+func dialN(t *testing.T, ns *nstest.NS, network, addr string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		c, err := ns.Dial(network, addr, 3*time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatalf("connection to %s succeeded through a REJECT rule", addr)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("connection to %s: %v; a REJECT answers at once", addr, err)
+		}
+	}
+}
+
+// REJECT with tcp-reset and with the default icmp-port-unreachable, an
+// ip6tables DROP, and a FORWARD policy DROP, for each iptables flavour:
+// exported counters equal the listings exactly.
+func TestFirewallRejectIPv6AndPolicy(t *testing.T) {
+	requireTools(t, "iptables-legacy", "iptables-nft", "ip6tables-legacy", "ip6tables-nft", "sysctl")
+	for i, b := range xtBackends {
+		t.Run(b.label, func(t *testing.T) {
+			client, server := nstest.New(t), nstest.New(t)
+			n := 20 + i
+			c4, s4 := fmt.Sprintf("10.213.%d.1", n), fmt.Sprintf("10.213.%d.2", n)
+			c6, s6 := fmt.Sprintf("fd00:213:%d::1", n), fmt.Sprintf("fd00:213:%d::2", n)
+			nstest.Veth(t, client, "fwc0", c4+"/25", server, "fws0", s4+"/25")
+			client.Run("ip", "-6", "addr", "add", c6+"/64", "dev", "fwc0", "nodad")
+			server.Run("ip", "-6", "addr", "add", s6+"/64", "dev", "fws0", "nodad")
+			forwardPath(t, client, server, n)
+
+			server.Run(b.iptables, "-A", "INPUT", "-p", "tcp", "--dport", "81", "-j", "REJECT", "--reject-with", "tcp-reset")
+			server.Run(b.iptables, "-A", "INPUT", "-p", "tcp", "--dport", "82", "-j", "REJECT")
+			server.Run(b.iptables, "-P", "FORWARD", "DROP")
+			server.Run(b.ip6tables, "-A", "INPUT", "-p", "udp", "--dport", "9003", "-j", "DROP")
+
+			dialN(t, client, "tcp4", s4+":81", 4)
+			dialN(t, client, "tcp4", s4+":82", 6)
+			sendUDP(t, client, "udp4", fmt.Sprintf("10.213.%d.130:9000", n), 25, 300)
+			sendUDP(t, client, "udp6", "["+s6+"]:9003", 15, 400)
+
+			read := func() string {
+				_, v4 := listing(t, server, b.iptables, "filter")
+				_, v6 := listing(t, server, b.ip6tables, "filter")
+				return v4 + v6
+			}
+			s := stableScrape(t, read)
+			requireSuccess(t, s, server.Name)
+			v4, _ := listing(t, server, b.iptables, "filter")
+			v6, _ := listing(t, server, b.ip6tables, "filter")
+			base := map[string]string{"netns": server.Name, "table": "filter", "backend": b.label}
+
+			for _, c := range []struct {
+				port, with string
+				conns      uint64
+			}{{"81", "tcp-reset", 4}, {"82", "icmp-port-unreachable", 6}} {
+				want := ruleLine(t, v4, "INPUT", "dpt:"+c.port)
+				if want.target != "REJECT" || want.packets != c.conns {
+					t.Errorf("listing says %d packets for %d refused connections: %q", want.packets, c.conns, want.line)
+				}
+				text := fmt.Sprintf("-A INPUT -p tcp -m tcp --dport %s -j REJECT --reject-with %s", c.port, c.with)
+				labels := seriesByText(t, s, merge(base, "family", "ipv4", "chain", "INPUT", "verdict", "reject"), text)
+				mustEqual(t, s, labels, want.packets, want.bytes)
+			}
+
+			want6 := ruleLine(t, v6, "INPUT", "dpt:9003")
+			if want6.packets != 15 {
+				t.Errorf("ip6tables lists %d packets for 15 datagrams", want6.packets)
+			}
+			labels6 := onlyRule(t, s, merge(base, "family", "ipv6", "chain", "INPUT", "verdict", "drop"))
+			mustEqual(t, s, labels6, want6.packets, want6.bytes)
+
+			fwd := v4["FORWARD"]
+			if fwd == nil || fwd.policy != "DROP" || fwd.policyPackets != 25 {
+				t.Fatalf("FORWARD policy: %+v, want DROP with 25 packets", fwd)
+			}
+			mustEqual(t, s, merge(base, "family", "ipv4", "chain", "FORWARD", "verdict", "drop", "rule", "(policy)"),
+				fwd.policyPackets, fwd.policyBytes)
+			// A policy that accepts is not exported.
+			if got := s.Find(fwPackets, merge(base, "chain", "INPUT", "rule", "(policy)")); len(got) != 0 {
+				t.Errorf("ACCEPT policy exported: %v", got)
+			}
+		})
+	}
+}
+
+// nftLoad loads an nft ruleset file into ns.
+func nftLoad(t *testing.T, ns *nstest.NS, ruleset string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ruleset.nft")
+	if err := os.WriteFile(path, []byte(ruleset), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run("nft", "-f", path)
+}
+
+// findNft returns the one rule of rules in chain with comment.
+func findNft(t *testing.T, rules []nftRule, chain, comment string) nftRule {
+	t.Helper()
+	var found []nftRule
+	for _, r := range rules {
+		if r.chain == chain && r.comment == comment {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one nft rule in %s with comment %q, have %v", chain, comment, found)
+	}
+	return found[0]
+}
+
+// A native nftables table (as firewalld or a hand-written ruleset makes):
+// the seed pair as random drops in input and output, reject with tcp reset
+// and with icmpx port-unreachable, an IPv6 drop, all with counters, equal
+// `nft list ruleset`; a drop rule without a counter and a drop policy
+// without counters are reported as uncounted, never as zero.
+func TestFirewallNativeNftables(t *testing.T) {
+	requireTools(t, "nft")
+	client, server := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, client, "fwc0", "10.213.30.1/25", server, "fws0", "10.213.30.2/25")
+	client.Run("ip", "-6", "addr", "add", "fd00:213:30::1/64", "dev", "fwc0", "nodad")
+	server.Run("ip", "-6", "addr", "add", "fd00:213:30::2/64", "dev", "fws0", "nodad")
+	forwardPath(t, client, server, 30)
+	nftLoad(t, server, `table inet fwtest {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		udp dport 9000 numgen random mod 100 < 30 counter drop
+		tcp dport 81 counter reject with tcp reset comment "rst81"
+		tcp dport 82 counter reject comment "icmpx82"
+		udp dport 9001 drop comment "nocounter"
+		ip6 saddr fd00:213:30::1 udp dport 9003 counter drop comment "v6drop"
+	}
+	chain output {
+		type filter hook output priority 0; policy accept;
+		udp dport 9000 numgen random mod 100 < 30 counter drop
+	}
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+	}
+}
+`)
+	udpSink(t, server, "udp4", "10.213.30.2:9000")
+	udpSink(t, client, "udp4", "10.213.30.1:9000")
+	sendUDP(t, client, "udp4", "10.213.30.2:9000", 300, 100)
+	sendUDP(t, server, "udp4", "10.213.30.1:9000", 300, 200)
+	dialN(t, client, "tcp4", "10.213.30.2:81", 3)
+	dialN(t, client, "tcp4", "10.213.30.2:82", 5)
+	sendUDP(t, client, "udp4", "10.213.30.2:9001", 7, 100)
+	sendUDP(t, client, "udp6", "[fd00:213:30::2]:9003", 9, 100)
+	sendUDP(t, client, "udp4", "10.213.30.130:9000", 11, 100)
+
+	var text string
+	s := stableScrape(t, func() string { _, text = nftRules(t, server); return text })
+	requireSuccess(t, s, server.Name)
+	rules, _ := nftRules(t, server)
+	base := map[string]string{"netns": server.Name, "family": "inet", "table": "fwtest", "backend": "nftables"}
+
+	for _, chain := range []string{"input", "output"} {
+		want := findNft(t, rules, chain, "")
+		if want.packets == 0 {
+			t.Errorf("%s: no packets dropped by a 30%% rule after 300 datagrams", chain)
+		}
+		var hashed []nstest.Sample
+		for _, smp := range s.Find(fwPackets, merge(base, "chain", chain, "verdict", "drop")) {
+			if hashName.MatchString(smp.Labels["rule"]) {
+				hashed = append(hashed, smp)
+			}
+		}
+		if len(hashed) != 1 {
+			t.Fatalf("%s: want one series named by a hash (the rule has no comment), have %v", chain, hashed)
+		}
+		labels := hashed[0].Labels
+		mustEqual(t, s, labels, want.packets, want.bytes)
+	}
+	for _, c := range []struct {
+		comment, verdict string
+		packets          uint64
+	}{{"rst81", "reject", 3}, {"icmpx82", "reject", 5}, {"v6drop", "drop", 9}} {
+		want := findNft(t, rules, "input", c.comment)
+		if want.packets != c.packets {
+			t.Errorf("nft lists %d packets for rule %s, want %d", want.packets, c.comment, c.packets)
+		}
+		mustEqual(t, s, merge(base, "chain", "input", "verdict", c.verdict, "rule", c.comment), want.packets, want.bytes)
+	}
+
+	// The rule without counter: no counter series, an info series, and one
+	// uncounted rule in its chain. The drop policy without counters too.
+	nocounter := merge(base, "chain", "input", "verdict", "drop", "rule", "nocounter")
+	if got := s.Find(fwPackets, nocounter); len(got) != 0 {
+		t.Errorf("rule without counter exported as %v", got)
+	}
+	if got := s.Find(fwInfo, nocounter); len(got) != 1 {
+		t.Errorf("rule without counter has no info series: %v", s.Find(fwInfo, base))
+	}
+	if v := s.Must(t, "netcause_firewall_uncounted_rules", merge(base, "chain", "input", "verdict", "drop")); v != 1 {
+		t.Errorf("uncounted rules in input = %v, want 1", v)
+	}
+	if v := s.Must(t, "netcause_firewall_uncounted_rules", merge(base, "chain", "forward", "verdict", "drop")); v != 1 {
+		t.Errorf("uncounted drop policy in forward = %v, want 1", v)
+	}
+	if got := s.Find(fwPackets, merge(base, "chain", "forward")); len(got) != 0 {
+		t.Errorf("policy without counters exported as %v", got)
+	}
+	if v := s.Must(t, "netcause_firewall_rules", map[string]string{"netns": server.Name, "family": "inet", "backend": "nftables"}); v != 6 {
+		t.Errorf("rules = %v, want 6", v)
 	}
 }
