@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netcause/netcause/alerts/render"
@@ -284,6 +286,117 @@ func TestUnitTestCoverage(t *testing.T) {
 			t.Errorf("recording rule %s has no promql_expr_test", r.Name)
 		}
 	}
+}
+
+// scenarioFile is the part of promtool's test format the scenario check
+// reads.
+type scenarioFile struct {
+	Tests []struct {
+		Name          string `yaml:"name"`
+		AlertRuleTest []struct {
+			EvalTime  string `yaml:"eval_time"`
+			Alertname string `yaml:"alertname"`
+			ExpAlerts []struct {
+				ExpLabels map[string]string `yaml:"exp_labels"`
+			} `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+// TestScenariosAfterInhibition is the disambiguation check. Every promtool
+// test is a scenario named "CAUSE: what happens"; at its last evaluation it
+// lists, at each evaluation it checks, the alerts that fire: the cause's
+// and its echoes. Muted the way Alertmanager's inhibit rules (the generated
+// snippet's) mute them, the alerts left must all carry that cause label, at
+// some evaluation at least one must, and "none" scenarios must leave
+// nothing.
+func TestScenariosAfterInhibition(t *testing.T) {
+	p := shippedPack(t)
+	files, _ := filepath.Glob("tests/*.test.yml")
+	scenarios := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sf scenarioFile
+		if err := yaml.Unmarshal(raw, &sf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tc := range sf.Tests {
+			if len(tc.AlertRuleTest) == 0 {
+				continue
+			}
+			cause, _, ok := strings.Cut(tc.Name, ":")
+			if !ok {
+				t.Errorf("%s: test %q is not named CAUSE: scenario", f, tc.Name)
+				continue
+			}
+			// Alerts by evaluation time: the check holds at every moment
+			// the test looks at, not only at its end.
+			byTime := map[model.Duration][]map[string]string{}
+			for _, at := range tc.AlertRuleTest {
+				d, err := model.ParseDuration(at.EvalTime)
+				if err != nil {
+					t.Fatalf("%s: %q: eval_time %q: %v", f, tc.Name, at.EvalTime, err)
+				}
+				byTime[d] = append(byTime[d], nil)
+				for _, ea := range at.ExpAlerts {
+					l := maps.Clone(ea.ExpLabels)
+					l["alertname"] = at.Alertname
+					byTime[d] = append(byTime[d], l)
+				}
+			}
+			scenarios++
+			survivors := 0
+			for _, d := range slices.Sorted(maps.Keys(byTime)) {
+				firing := slices.DeleteFunc(byTime[d], func(l map[string]string) bool { return l == nil })
+				var left []string
+				for _, a := range firing {
+					if inhibited(p.Inhibitions, firing, a) {
+						continue
+					}
+					left = append(left, a["alertname"]+"{cause="+a["cause"]+"}")
+					if cause == "none" || a["cause"] != cause {
+						t.Errorf("%s: %q at %s: %s (cause %s) survives inhibition", f, tc.Name, d, a["alertname"], a["cause"])
+					}
+				}
+				survivors += len(left)
+				if len(left) > 0 {
+					t.Logf("%s: %s at %s -> %v", f, tc.Name, d, left)
+				}
+			}
+			if cause != "none" && survivors == 0 {
+				t.Errorf("%s: %q: no alert for cause %s survives inhibition", f, tc.Name, cause)
+			}
+		}
+	}
+	if scenarios == 0 {
+		t.Fatal("no scenarios found")
+	}
+}
+
+// inhibited reports whether Alertmanager would mute target while the other
+// alerts fire.
+func inhibited(rules []rules.Inhibition, firing []map[string]string, target map[string]string) bool {
+	for _, in := range rules {
+		if !slices.Contains(in.Targets, target["alertname"]) {
+			continue
+		}
+		for _, src := range firing {
+			if src["alertname"] != in.Source {
+				continue
+			}
+			equal := true
+			for _, l := range in.Equal {
+				equal = equal && src[l] == target[l]
+			}
+			if equal {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestAlertmanagerConfig has amtool load the inhibition snippet inside a

@@ -6,18 +6,11 @@ import (
 	"github.com/netcause/netcause/internal/catalog"
 )
 
-// firewallDiscards is the rate of packets each discarding rule, and each
-// chain whose policy discards, throws away; policy series get rule="policy".
+// firewallDiscards is the rate of packets each discarding rule, or each
+// chain whose DROP policy (rule="(policy)"), throws away.
 const firewallDiscards = `
   sum by (<<node>>, netns, backend, family, table, chain, verdict, rule) (
-    rate(<<m "netcause_firewall_rule_packets_total" (p "rule_selector")>>[<<window>>])
-  )
-or
-  label_replace(
-    sum by (<<node>>, netns, backend, family, table, chain, verdict) (
-      rate(<<m "netcause_firewall_policy_packets_total" (p "rule_selector")>>[<<window>>])
-    ),
-    "rule", "policy", "", ""
+    rate(<<m "netcause_firewall_discarded_packets_total" (p "rule_selector")>>[<<window>>])
   )`
 
 var ruleSelector = Param{Name: "rule_selector", Default: "", Kind: Matchers,
@@ -63,11 +56,11 @@ and on (<<node>>)
 	{
 		Name: "NetcauseFirewallRulesUncounted", Cause: BlindSpot, Layer: Netfilter, Severity: Warning, For: 30 * time.Minute,
 		Expr: `
-sum by (<<node>>, netns, backend, family, table, chain) (
-  <<m "netcause_firewall_rules_without_counter">>
+sum by (<<node>>, netns, backend, family, table, chain, verdict) (
+  <<m "netcause_firewall_uncounted_rules">>
 ) > 0`,
 		Summary:     `Discarding firewall rules without counters on {{ $labels.instance }}`,
-		Description: `{{ $value }} discarding nftables rules in {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }} (netns {{ $labels.netns }}, {{ $labels.instance }}) have no counter statement: what they drop cannot be seen, so a drop there will not alert.`,
+		Description: `{{ $value }} {{ $labels.verdict }} rules or policies in {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }} (netns {{ $labels.netns }}, {{ $labels.instance }}) count nothing (an nftables rule without a counter statement, a base chain without counters): what they discard cannot be seen, so a drop there will not alert.`,
 	},
 	{
 		Name: "NetcauseConntrackDropping", Cause: catalog.ConntrackFull, Layer: Netfilter, Severity: Critical, For: time.Minute,
@@ -97,7 +90,7 @@ sum by (<<node>>, netns) (
   rate(<<m "netcause_conntrack_insert_failed_total">>[<<window>>])
 ) > <<p "min_rate">>`,
 		Summary:     `Conntrack insert failures (NAT clashes) on {{ $labels.instance }}`,
-		Description: `Conntrack in netns {{ $labels.netns }} on {{ $labels.instance }} fails to insert {{ $value | humanize }} entries/s: two flows were translated to the same tuple (SNAT port exhaustion, or a race between packets of one new UDP flow), and the packet that lost is dropped. With a full table this follows NetcauseConntrackDropping, which mutes it.`,
+		Description: `Conntrack in netns {{ $labels.netns }} on {{ $labels.instance }} fails to insert {{ $value | humanize }} entries/s: two flows were translated to the same tuple (SNAT port exhaustion, or a race between packets of one new UDP flow) or a hash chain grew too long, and the packet that lost is dropped. With a full table this follows NetcauseConntrackDropping, which mutes it.`,
 		Params: []Param{
 			{Name: "min_rate", Default: "0", Kind: Number, Help: "Failed inserts per second tolerated."},
 		},

@@ -62,19 +62,19 @@ func RecordingRules() []Recording {
 		},
 		{
 			Name: ConntrackFill,
-			Help: "Conntrack entries over the table limit (nf_conntrack_count / nf_conntrack_max); at 1 new flows are dropped.",
+			Help: "Conntrack entries over the table limit (nf_conntrack_count / nf_conntrack_max); at 1 new flows are dropped. Absent where the limit is 0 (unlimited).",
 			Expr: `
   max by (<<node>>, netns) (<<m "netcause_conntrack_entries">>)
 /
-  max by (<<node>>, netns) (<<m "netcause_conntrack_entries_limit">>)`,
+  (max by (<<node>>, netns) (<<m "netcause_conntrack_entries_limit">>) > 0)`,
 		},
 		{
 			Name: ConntrackDropsRate,
 			Help: "Packets per second conntrack refused because its table was full: drop plus early_drop, summed over CPUs.",
 			Expr: `
-  sum by (<<node>>, netns) (rate(<<m "netcause_conntrack_drop_total">>[<<window>>]))
+  sum by (<<node>>, netns) (rate(<<m "netcause_conntrack_dropped_total">>[<<window>>]))
 +
-  sum by (<<node>>, netns) (rate(<<m "netcause_conntrack_early_drop_total">>[<<window>>]))`,
+  sum by (<<node>>, netns) (rate(<<m "netcause_conntrack_early_dropped_total">>[<<window>>]))`,
 		},
 		{
 			Name: ReceiveDropRatio,
