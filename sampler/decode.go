@@ -234,6 +234,10 @@ func (d *Decoder) fillTCP(ipv6 bool, p *Packet) error {
 		// The IPv6 payload length covers extension headers too: subtract
 		// the bytes between the IPv6 header and the TCP header.
 		ext := len(d.ip6.Payload) - (len(t.Contents) + len(t.Payload))
+		if d.ip6.HopByHop != nil {
+			// gopacket strips the hop-by-hop header from the IPv6 payload.
+			ext += d.ip6.HopByHop.ActualLength
+		}
 		if d.ip6.Length == 0 { // jumbogram: trust what was captured
 			seg = len(t.Payload)
 		} else {

@@ -65,44 +65,61 @@ func mix(x uint64) uint64 {
 	return hi ^ lo
 }
 
-// table is a fixed-capacity connection table: open addressing with linear
-// probing over a slot array sized once, conns in a preallocated arena, and
-// an LRU list through the arena to evict the least recently seen
-// connection when full. Nothing is allocated after construction.
+// table is a capped connection table: open addressing with linear probing
+// over a slot array, conns in an arena indexed by int32, and an LRU list
+// through the arena to evict the least recently seen connection when the
+// cap is reached. The arena grows by doubling up to the cap, so a small
+// capture costs little; once grown nothing is allocated.
 type table struct {
 	slots []uint64 // 0: empty; else hash tag (high 32 bits) | arena index+1
 	mask  uint64
 	conns []conn
-	free  []int32
+	free  []int32 // freed arena entries
+	max   int
 	// LRU list: head is the most recently touched, tail the least.
 	head, tail int32
 	n          int
 	seed       uint64
 }
 
+const initialTable = 1024
+
 func newTable(capacity int) *table {
 	if capacity < 1 {
 		capacity = 1
 	}
-	size := 1
-	for size < capacity*2 {
-		size <<= 1
-	}
-	t := &table{
-		slots: make([]uint64, size),
-		mask:  uint64(size - 1),
-		conns: make([]conn, capacity),
-		free:  make([]int32, capacity),
-		head:  -1, tail: -1,
-		seed: rand.Uint64(),
-	}
-	for i := range t.free {
-		t.free[i] = int32(capacity - 1 - i)
-	}
+	t := &table{max: capacity, head: -1, tail: -1, seed: rand.Uint64()}
+	t.grow(min(capacity, initialTable))
 	return t
 }
 
-func (t *table) full() bool { return len(t.free) == 0 }
+// grow makes room for size conns and rehashes the slot array to at least
+// twice that, keeping probe chains short.
+func (t *table) grow(size int) {
+	conns := make([]conn, len(t.conns), size)
+	copy(conns, t.conns)
+	t.conns = conns
+	n := 1
+	for n < size*2 {
+		n <<= 1
+	}
+	t.slots = make([]uint64, n)
+	t.mask = uint64(n - 1)
+	for idx := t.head; idx >= 0; idx = t.conns[idx].next {
+		t.place(idx)
+	}
+}
+
+func (t *table) place(idx int32) {
+	h := t.conns[idx].hash
+	i := h & t.mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i] = h>>32<<32 | uint64(idx+1)
+}
+
+func (t *table) full() bool { return t.n >= t.max }
 
 // lookup returns the index of the connection with key k, or -1.
 func (t *table) lookup(k *flowKey, h uint64) int32 {
@@ -125,15 +142,21 @@ func (t *table) lookup(k *flowKey, h uint64) int32 {
 // table not full, and returns its index; the conn is zeroed except for its
 // key and hash.
 func (t *table) insert(k *flowKey, h uint64) int32 {
-	idx := t.free[len(t.free)-1]
-	t.free = t.free[:len(t.free)-1]
+	var idx int32
+	switch {
+	case len(t.free) > 0:
+		idx = t.free[len(t.free)-1]
+		t.free = t.free[:len(t.free)-1]
+	default:
+		if len(t.conns) == cap(t.conns) {
+			t.grow(min(2*cap(t.conns), t.max))
+		}
+		idx = int32(len(t.conns))
+		t.conns = t.conns[:idx+1]
+	}
 	c := &t.conns[idx]
 	*c = conn{key: *k, hash: h, prev: -1, next: -1}
-	i := h & t.mask
-	for t.slots[i] != 0 {
-		i = (i + 1) & t.mask
-	}
-	t.slots[i] = h>>32<<32 | uint64(idx+1)
+	t.place(idx)
 	t.n++
 	t.pushFront(idx)
 	return idx

@@ -1,0 +1,59 @@
+// Command netcause does an on-call engineer's packet reading offline:
+// `netcause analyze FILE` reports per peer and per connection where
+// packets went missing or came late, and `netcause diff A B` compares the
+// captures of both ends of a path to tell which direction lost what.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1 // bad arguments, unreadable file
+	exitCorrupt = 2 // the capture breaks part way; the report covers what came before
+)
+
+func main() {
+	app := kingpin.New("netcause", "Why packets between two services go missing or arrive late: offline capture analysis.")
+	app.Version(version.Print("netcause"))
+	app.HelpFlag.Short('h')
+	analyze := newAnalyzeCmd(app)
+	diff := newDiffCmd(app)
+
+	cmd, err := app.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netcause:", err)
+		os.Exit(exitError)
+	}
+	switch cmd {
+	case analyze.cmd.FullCommand():
+		err = analyze.run()
+	case diff.cmd.FullCommand():
+		err = diff.run()
+	}
+	os.Exit(exitCode(err))
+}
+
+// errCorrupt marks a capture that broke part way after its report was
+// written.
+var errCorrupt = errors.New("corrupt capture")
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errCorrupt):
+		fmt.Fprintln(os.Stderr, "netcause:", err)
+		return exitCorrupt
+	default:
+		fmt.Fprintln(os.Stderr, "netcause:", err)
+		return exitError
+	}
+}
