@@ -13,15 +13,15 @@ import (
 
 // pkt describes a TCP packet for fixtures.
 type pkt struct {
-	src, dst     string // "ip:port"
-	flags        uint8
-	seq, ack     uint32
-	win          uint16
-	payload      int
-	mss          uint16
-	at           time.Duration // capture time after t0
-	zeroWin      bool // advertise a zero window (win 0 means the default)
-	vlan         bool
+	src, dst string // "ip:port"
+	flags    uint8
+	seq, ack uint32
+	win      uint16
+	payload  int
+	mss      uint16
+	at       time.Duration // capture time after t0
+	zeroWin  bool          // advertise a zero window (win 0 means the default)
+	vlan     bool
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
