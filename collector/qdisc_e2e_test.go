@@ -304,8 +304,9 @@ func TestQdiscDumpMatchesTc(t *testing.T) {
 }
 
 // BenchmarkQdiscUpdate measures one Update of the qdisc collector in a
-// namespace with 100 veth pairs (200 devices), each first end under a tbf,
-// plus loopback: 201 qdiscs, dumped and decoded per iteration.
+// namespace with 100 veth pairs (200 devices, left down), each first end
+// under a tbf, plus loopback: 101 qdiscs (a down veth has no default
+// qdisc yet), dumped, decoded and emitted per iteration.
 func BenchmarkQdiscUpdate(b *testing.B) {
 	ns := nstest.New(b)
 	var links, tcs strings.Builder
