@@ -1,9 +1,11 @@
 package collector_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netcause/netcause/collector"
+	"github.com/netcause/netcause/exporter"
+	"github.com/netcause/netcause/internal/netns"
 	"github.com/netcause/netcause/internal/nstest"
 )
 
@@ -155,6 +162,7 @@ type nftRule struct {
 	counted                       bool
 	packets, bytes                uint64
 	verdict                       string
+	raw                           string // the rule's JSON
 }
 
 func nftRules(t *testing.T, ns *nstest.NS) ([]nftRule, string) {
@@ -179,7 +187,11 @@ func nftRules(t *testing.T, ns *nstest.NS) ([]nftRule, string) {
 		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatal(err)
 		}
-		nr := nftRule{family: r.Family, table: r.Table, chain: r.Chain, comment: r.Comment}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			t.Fatal(err)
+		}
+		nr := nftRule{family: r.Family, table: r.Table, chain: r.Chain, comment: r.Comment, raw: compact.String()}
 		for _, e := range r.Expr {
 			if c, ok := e["counter"]; ok {
 				var cv struct{ Packets, Bytes uint64 }
@@ -564,4 +576,205 @@ func TestFirewallNativeNftables(t *testing.T) {
 	if v := s.Must(t, "netcause_firewall_rules", map[string]string{"netns": server.Name, "family": "inet", "backend": "nftables"}); v != 6 {
 		t.Errorf("rules = %v, want 6", v)
 	}
+}
+
+// A rule inserted above an existing one between two scrapes, then deleted:
+// the existing rule's series keeps its labels and grows by exactly the
+// packets it dropped in between, for each of the three backends. Position
+// is not identity.
+func TestFirewallInsertKeepsSeries(t *testing.T) {
+	requireTools(t, "iptables-legacy", "iptables-nft", "nft")
+	type backend struct {
+		label, family, table, chain string
+		add, insert, del            func(ns *nstest.NS)
+		counters                    func(ns *nstest.NS) (a, b uint64)
+	}
+	xt := func(bin, label string) backend {
+		return backend{
+			label: label, family: "ipv4", table: "filter", chain: "INPUT",
+			add: func(ns *nstest.NS) { ns.Run(bin, "-A", "INPUT", "-p", "udp", "--dport", "9000", "-j", "DROP") },
+			insert: func(ns *nstest.NS) {
+				ns.Run(bin, "-I", "INPUT", "1", "-p", "udp", "--dport", "9001", "-j", "DROP")
+			},
+			del: func(ns *nstest.NS) { ns.Run(bin, "-D", "INPUT", "-p", "udp", "--dport", "9001", "-j", "DROP") },
+			counters: func(ns *nstest.NS) (a, b uint64) {
+				chains, _ := listing(t, ns, bin, "filter")
+				for _, r := range chains["INPUT"].rules {
+					switch {
+					case strings.Contains(r.line, "dpt:9000"):
+						a = r.packets
+					case strings.Contains(r.line, "dpt:9001"):
+						b = r.packets
+					}
+				}
+				return a, b
+			},
+		}
+	}
+	nft := backend{
+		label: "nftables", family: "inet", table: "ins", chain: "input",
+		add: func(ns *nstest.NS) {
+			nftLoad(t, ns, "table inet ins {\n chain input {\n  type filter hook input priority 0;\n  udp dport 9000 counter drop\n }\n}\n")
+		},
+		insert: func(ns *nstest.NS) {
+			ns.Run("nft", "insert", "rule", "inet", "ins", "input", "udp", "dport", "9001", "counter", "drop")
+		},
+		del: func(ns *nstest.NS) {
+			out := ns.Run("nft", "-a", "list", "chain", "inet", "ins", "input")
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "9001") {
+					f := strings.Fields(l)
+					ns.Run("nft", "delete", "rule", "inet", "ins", "input", "handle", f[len(f)-1])
+					return
+				}
+			}
+			t.Fatalf("no rule for 9001 in %s", out)
+		},
+		counters: func(ns *nstest.NS) (a, b uint64) {
+			rules, _ := nftRules(t, ns)
+			for _, r := range rules {
+				switch {
+				case strings.Contains(r.raw, `"right":9000`):
+					a = r.packets
+				case strings.Contains(r.raw, `"right":9001`):
+					b = r.packets
+				}
+			}
+			return a, b
+		},
+	}
+	for i, b := range []backend{xt("iptables-legacy", "iptables-legacy"), xt("iptables-nft", "iptables-nft"), nft} {
+		t.Run(b.label, func(t *testing.T) {
+			client, server := nstest.New(t), nstest.New(t)
+			c4, s4 := fmt.Sprintf("10.213.%d.1", 40+i), fmt.Sprintf("10.213.%d.2", 40+i)
+			nstest.Veth(t, client, "fwc0", c4+"/24", server, "fws0", s4+"/24")
+			b.add(server)
+			match := map[string]string{"netns": server.Name, "family": b.family, "table": b.table,
+				"chain": b.chain, "verdict": "drop", "backend": b.label}
+			read := func() string { a, x := b.counters(server); return fmt.Sprint(a, x) }
+
+			sendUDP(t, client, "udp4", s4+":9000", 17, 100)
+			s1 := stableScrape(t, read)
+			a1 := onlyRule(t, s1, match)
+			if v := s1.Must(t, fwPackets, a1); v != 17 {
+				t.Fatalf("first scrape: %v packets, want 17", v)
+			}
+
+			b.insert(server)
+			sendUDP(t, client, "udp4", s4+":9000", 5, 100)
+			sendUDP(t, client, "udp4", s4+":9001", 8, 100)
+			s2 := stableScrape(t, read)
+			wantA, wantB := b.counters(server)
+			if wantA != 22 || wantB != 8 {
+				t.Fatalf("kernel lists %d and %d packets, want 22 and 8", wantA, wantB)
+			}
+			if v := s2.Must(t, fwPackets, a1); v != 22 {
+				t.Errorf("existing rule's series after the insert: %v packets, want 22 (17 + 5)", v)
+			}
+			var newRule []nstest.Sample
+			for _, smp := range s2.Find(fwPackets, match) {
+				if smp.Labels["rule"] != a1["rule"] {
+					newRule = append(newRule, smp)
+				}
+			}
+			if len(newRule) != 1 || newRule[0].Value != 8 {
+				t.Errorf("inserted rule: want a series of its own with 8 packets, have %v", newRule)
+			}
+
+			b.del(server)
+			sendUDP(t, client, "udp4", s4+":9000", 3, 100)
+			s3 := stableScrape(t, read)
+			if v := s3.Must(t, fwPackets, a1); v != 25 {
+				t.Errorf("existing rule's series after the delete: %v packets, want 25", v)
+			}
+			if got := s3.Find(fwPackets, match); len(got) != 1 {
+				t.Errorf("deleted rule still exported: %v", got)
+			}
+		})
+	}
+}
+
+// More discarding rules than the cap: 1,000 get series of their own, the
+// rest are summed into one overflow series for their chain, and a rule
+// inserted later at the top does not push a shown rule into the overflow.
+func TestFirewallRuleCap(t *testing.T) {
+	requireTools(t, "iptables-nft-restore")
+	client, server := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, client, "fwc0", "10.213.60.1/24", server, "fws0", "10.213.60.2/24")
+	var rs strings.Builder
+	rs.WriteString("*filter\n")
+	for i := 0; i < 1049; i++ {
+		fmt.Fprintf(&rs, "-A INPUT -s 10.214.%d.%d/32 -j DROP\n", i/250, i%250+1)
+	}
+	// The last rule, beyond the cap, drops the test's traffic.
+	rs.WriteString("-A INPUT -s 10.213.60.1/32 -p udp --dport 9000 -j DROP\nCOMMIT\n")
+	path := filepath.Join(t.TempDir(), "rules")
+	if err := os.WriteFile(path, []byte(rs.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	server.Run("iptables-nft-restore", path)
+	sendUDP(t, client, "udp4", "10.213.60.2:9000", 12, 100)
+
+	read := func() string { _, out := listing(t, server, "iptables-nft", "filter"); return out }
+	s := stableScrape(t, read)
+	requireSuccess(t, s, server.Name)
+	match := map[string]string{"netns": server.Name, "chain": "INPUT", "backend": "iptables-nft"}
+	own := 0
+	for _, smp := range s.Find(fwPackets, match) {
+		if smp.Labels["rule"] != "(overflow)" {
+			own++
+		}
+	}
+	if own != 1000 {
+		t.Errorf("%d rules with series of their own, want 1000", own)
+	}
+	if v := s.Must(t, fwPackets, merge(match, "rule", "(overflow)")); v != 12 {
+		t.Errorf("overflow series: %v packets, want the 12 of the last rule", v)
+	}
+	if v := s.Must(t, "netcause_firewall_rules_overflowed", map[string]string{"netns": server.Name}); v != 50 {
+		t.Errorf("rules_overflowed = %v, want 50", v)
+	}
+
+	// A new rule at the top is past the cap too: the shown rules keep
+	// their series. Both scrapes come from one exporter, as in production.
+	e := newScraper(t)
+	first := e.scrape(t)
+	server.Run("iptables-nft", "-I", "INPUT", "1", "-s", "10.215.0.1/32", "-j", "DROP")
+	second := e.scrape(t)
+	if v := second.Must(t, "netcause_firewall_rules_overflowed", map[string]string{"netns": server.Name}); v != 51 {
+		t.Errorf("after inserting at the top rules_overflowed = %v, want 51", v)
+	}
+	shown := map[string]bool{}
+	for _, smp := range first.Find(fwPackets, match) {
+		shown[smp.Labels["rule"]] = true
+	}
+	for _, smp := range second.Find(fwPackets, match) {
+		if !shown[smp.Labels["rule"]] {
+			t.Errorf("series %s appeared after an insert beyond the cap", smp.Labels["rule"])
+		}
+	}
+}
+
+// scraper is one exporter scraped several times, as Prometheus does; the
+// firewall collector keeps state between scrapes.
+type scraper struct{ reg *prometheus.Registry }
+
+func newScraper(t *testing.T) *scraper {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	cs, err := collector.Build(logger, "firewall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := exporter.New(cs, netns.Options{SelfName: "host", Named: true, Max: 1000}, logger)
+	return &scraper{exporter.NewRegistry(e)}
+}
+
+func (s *scraper) scrape(t *testing.T) nstest.Samples {
+	t.Helper()
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	return nstest.FromFamilies(mfs)
 }
