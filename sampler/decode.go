@@ -73,7 +73,7 @@ type Decoder struct {
 	ip6   layers.IPv6
 	ext   layers.IPv6ExtensionSkipper
 	frag6 layers.IPv6Fragment
-	tcp   layers.TCP
+	tcp   tcpHeader
 	icmp4 layers.ICMPv4
 	icmp6 layers.ICMPv6
 
@@ -85,6 +85,13 @@ type Decoder struct {
 	ip6p       *gopacket.DecodingLayerParser
 	decoded    []gopacket.LayerType
 }
+
+// tcpHeader is gopacket's TCP layer, made the last one decoded: what
+// follows the header is payload, which the sampler never looks at, so
+// there is no point looking up a decoder for it by port.
+type tcpHeader struct{ layers.TCP }
+
+func (t *tcpHeader) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
 
 // Link types a capture file may declare that carry raw IP.
 const (

@@ -41,6 +41,14 @@ func compareEndpoint(a Addr, pa uint16, b Addr, pb uint16) int {
 	return 0
 }
 
+// equal compares word by word, which the compiler inlines; == on the
+// struct calls memequal.
+func (k *flowKey) equal(o *flowKey) bool {
+	le := binary.LittleEndian
+	return le.Uint64(k.a[8:]) == le.Uint64(o.a[8:]) && le.Uint64(k.b[8:]) == le.Uint64(o.b[8:]) &&
+		k.pa == o.pa && k.pb == o.pb && le.Uint64(k.a[:8]) == le.Uint64(o.a[:8]) && le.Uint64(k.b[:8]) == le.Uint64(o.b[:8])
+}
+
 // endpoint returns side s (0: a, 1: b) of the key.
 func (k *flowKey) endpoint(s uint8) Endpoint {
 	if s == 0 {
@@ -50,18 +58,17 @@ func (k *flowKey) endpoint(s uint8) Endpoint {
 }
 
 // hash mixes the key with a per-table random seed, so a sender choosing
-// addresses cannot aim at one probe chain.
+// addresses cannot aim at one probe chain. It is wyhash's multiply-and-fold
+// over the key's 64-bit words.
 func (k *flowKey) hash(seed uint64) uint64 {
-	h := seed
-	h = mix(h ^ binary.LittleEndian.Uint64(k.a[0:8]))
-	h = mix(h ^ binary.LittleEndian.Uint64(k.a[8:16]))
-	h = mix(h ^ binary.LittleEndian.Uint64(k.b[0:8]))
-	h = mix(h ^ binary.LittleEndian.Uint64(k.b[8:16]))
-	return mix(h ^ uint64(k.pa)<<16 ^ uint64(k.pb))
+	const s1, s2, s3 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
+	h1 := mum(binary.LittleEndian.Uint64(k.a[0:8])^seed, binary.LittleEndian.Uint64(k.a[8:16])^s1)
+	h2 := mum(binary.LittleEndian.Uint64(k.b[0:8])^s2, binary.LittleEndian.Uint64(k.b[8:16])^seed)
+	return mum(h1^(uint64(k.pa)<<16|uint64(k.pb))^s3, h2^seed)
 }
 
-func mix(x uint64) uint64 {
-	hi, lo := bits.Mul64(x, 0x9E3779B97F4A7C15)
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
 }
 
@@ -131,7 +138,7 @@ func (t *table) lookup(k *flowKey, h uint64) int32 {
 		}
 		if s>>32 == tag {
 			idx := int32(uint32(s)) - 1
-			if t.conns[idx].key == *k {
+			if t.conns[idx].key.equal(k) {
 				return idx
 			}
 		}

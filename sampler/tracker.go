@@ -56,6 +56,9 @@ type Counters struct {
 // scanEvery is how often, in packet time, timeouts are checked.
 const scanEvery = int64(time.Second)
 
+// touchEvery bounds how stale a connection's place in the LRU order may be.
+const touchEvery = int64(time.Second)
+
 // Tracker follows TCP connections through a fixed-size table and turns
 // their packets into per-connection and per-peer figures.
 type Tracker struct {
@@ -115,7 +118,10 @@ func (t *Tracker) tcp(p *Packet, outgoing bool) {
 		}
 		idx = t.tbl.insert(&key, h)
 		t.start(&t.tbl.conns[idx], side, p, outgoing)
-	} else {
+	} else if c := &t.tbl.conns[idx]; p.TS-c.lastTS >= touchEvery || p.TS < c.lastTS {
+		// Moving a connection to the front of the LRU list touches two
+		// neighbours' cache lines; doing it at most once per touchEvery
+		// keeps the order right to within that, which eviction needs.
 		t.tbl.touch(idx)
 	}
 	t.segment(&t.tbl.conns[idx], side, p)
