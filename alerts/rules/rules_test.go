@@ -1,0 +1,161 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func build(t *testing.T, overlay string) (*Pack, error) {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(overlay))
+	if err != nil {
+		return nil, err
+	}
+	return Build(cfg)
+}
+
+func alertByName(p *Pack, name string) (BuiltAlert, bool) {
+	for _, a := range p.Alerts {
+		if a.Def.Name == name {
+			return a, true
+		}
+	}
+	return BuiltAlert{}, false
+}
+
+func TestOverlay(t *testing.T) {
+	p, err := build(t, `
+selector: 'job="nc"'
+node_labels: [cluster, instance]
+rate_window: 30s
+for_scale: 0.05
+runbook_base_url: https://wiki.example/rb
+alerts:
+  NetcauseTCPRetransmitRatioHigh:
+    params: {ratio: 0.2}
+    severity: critical
+  NetcauseQdiscDrops:
+    for: 15s
+  NetcauseInterfaceFlapping:
+    disabled: true
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := alertByName(p, "NetcauseTCPRetransmitRatioHigh")
+	if !ok {
+		t.Fatal("NetcauseTCPRetransmitRatioHigh missing")
+	}
+	if !strings.Contains(a.Expr, "> 0.2") || a.Severity != Critical {
+		t.Errorf("overrides not applied: severity %s, expr\n%s", a.Severity, a.Expr)
+	}
+	// 10m default scaled by 0.05.
+	if a.For != 30*time.Second {
+		t.Errorf("for = %s, want 30s", a.For)
+	}
+	if q, _ := alertByName(p, "NetcauseQdiscDrops"); q.For != 15*time.Second {
+		t.Errorf("explicit for = %s, want 15s", q.For)
+	}
+	if _, ok := alertByName(p, "NetcauseInterfaceFlapping"); ok {
+		t.Error("disabled alert was built")
+	}
+	if a.RunbookURL != "https://wiki.example/rb/NetcauseTCPRetransmitRatioHigh.md" {
+		t.Errorf("runbook_url = %s", a.RunbookURL)
+	}
+	nr, _ := alertByName(p, "NetcauseNoRoute")
+	for _, want := range []string{`netcause_ip_out_no_routes_total{job="nc"}[30s]`, "by (cluster, instance, netns, family)"} {
+		if !strings.Contains(nr.Expr, want) {
+			t.Errorf("NetcauseNoRoute lacks %q:\n%s", want, nr.Expr)
+		}
+	}
+	for _, in := range p.Inhibitions {
+		if len(in.Equal) < 2 || in.Equal[0] != "cluster" || in.Equal[1] != "instance" {
+			t.Errorf("inhibition %s: equal %v does not start with the node labels", in.Source, in.Equal)
+		}
+	}
+	for _, r := range p.Recordings {
+		if strings.Contains(r.Expr, "[5m]") {
+			t.Errorf("recording rule %s ignores rate_window: %s", r.Name, r.Expr)
+		}
+	}
+}
+
+func TestShippedPackBuilds(t *testing.T) {
+	p, err := Build(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Alerts) != len(Alerts()) {
+		t.Errorf("%d alerts built of %d defined", len(p.Alerts), len(Alerts()))
+	}
+	// Every documented cause has at least one alert.
+	seen := map[string]bool{}
+	for _, a := range p.Alerts {
+		seen[string(a.Def.Cause)] = true
+	}
+	for _, c := range Causes {
+		if !seen[string(c)] {
+			t.Errorf("no alert names cause %s", c)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, overlay, want string }{
+		{"unknown key", "rate_windw: 1m", "rate_windw"},
+		{"unknown alert", "alerts: {NetcauseNope: {disabled: true}}", "no alert named NetcauseNope"},
+		{"unknown param", "alerts: {NetcauseNoRoute: {params: {ratio: 1}}}", `no parameter "ratio"`},
+		{"bad number", "alerts: {NetcauseNoRoute: {params: {min_rate: lots}}}", "not a number"},
+		{"bad duration", "alerts: {NetcauseInterfaceDown: {params: {lookback: soon}}}", "not a duration"},
+		{"braces in matchers", `alerts: {NetcauseFirewallDropping: {params: {rule_selector: '{rule="x"}'}}}`, "without braces"},
+		{"bad severity", "alerts: {NetcauseNoRoute: {severity: page}}", "neither warning nor critical"},
+		{"zero window", "rate_window: 0s", "rate_window"},
+		{"no node labels", "node_labels: []", "node_labels"},
+		{"bad node label", "node_labels: [in-stance]", "not a label name"},
+		// A crash's resets leave a 1m window after 1m: the alert could
+		// never fire.
+		{"burst for not below window", "rate_window: 1m", "must be shorter than rate_window"},
+		// The weaker alert would be sent before the one that mutes it.
+		{"inhibited alert due first", "alerts: {NetcauseTCPSYNRetransmits: {for: 30s}}", "must not wait less"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := build(t, tc.overlay)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestInhibitionOrderKeptByForScale(t *testing.T) {
+	// Scaling keeps every inhibited alert at or after its source, so the
+	// suite's short durations build.
+	for _, s := range []string{"0.01", "0.05", "0.5", "2"} {
+		if _, err := build(t, "for_scale: "+s); err != nil {
+			t.Errorf("for_scale %s: %v", s, err)
+		}
+	}
+}
+
+func TestRecordingExpr(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Selector = `job="x"`
+	e, err := RecordingExpr(cfg, TCPRetransmitRatio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e, `netcause_tcp_retransmitted_segments_total{job="x"}[5m]`) {
+		t.Errorf("expression does not follow the config:\n%s", e)
+	}
+	if _, err := RecordingExpr(cfg, "nope"); err == nil {
+		t.Error("unknown recording rule gave no error")
+	}
+}
+
+func TestTidy(t *testing.T) {
+	in := "\n  a\n/\n  b  \n\n"
+	if got, want := tidy(in), "  a\n/\n  b"; got != want {
+		t.Errorf("tidy(%q) = %q, want %q", in, got, want)
+	}
+}
