@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,6 +200,10 @@ func checkParam(k ParamKind, v string) error {
 	case Matchers:
 		if strings.ContainsAny(v, "{}") {
 			return fmt.Errorf("%q: give matchers without braces, e.g. device!~\"lo\"", v)
+		}
+	case Regexp:
+		if _, err := regexp.Compile(v); err != nil {
+			return fmt.Errorf("%q is not a regular expression: %w", v, err)
 		}
 	}
 	return nil

@@ -7,14 +7,24 @@ import (
 )
 
 // firewallDiscards is the rate of packets each discarding rule, or each
-// chain whose DROP policy (rule="(policy)"), throws away.
+// chain whose DROP policy (rule="(policy)"), throws away. Rules that drop
+// what conntrack found INVALID are left to NetcauseConntrackInvalid: they
+// are the firewall doing its job on traffic a NAT or routing fault broke
+// (kube-proxy installs one on every node).
 const firewallDiscards = `
   sum by (<<node>>, netns, backend, family, table, chain, verdict, rule) (
     rate(<<m "netcause_firewall_discarded_packets_total" (p "rule_selector")>>[<<window>>])
-  )`
+  )
+<<- with p "invalid_rule_text">>
+unless on (<<node>>, netns, backend, family, table, chain, verdict, rule)
+  <<m "netcause_firewall_rule_info" (printf "text=~%q" .)>>
+<<- end>>`
 
 var ruleSelector = Param{Name: "rule_selector", Default: "", Kind: Matchers,
 	Help: `Matchers that pick the rules to watch, e.g. rule!~"drop-scanners|invalid" for rules expected to count.`}
+
+var invalidRuleText = Param{Name: "invalid_rule_text", Default: `(?i).*state ([a-z]+,)*invalid\b.*`, Kind: Regexp,
+	Help: `Regular expression on a rule's text (netcause_firewall_rule_info) for rules that drop conntrack INVALID packets (iptables --ctstate/--state INVALID); "" counts them as firewall drops.`}
 
 // Netfilter: firewall rules and conntrack.
 var netfilterAlerts = []Alert{
@@ -36,7 +46,7 @@ and on (<<node>>)
 		Description: `Rule {{ $labels.rule }} ({{ $labels.verdict }}, {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }}) in netns {{ $labels.netns }} on {{ $labels.instance }} discards {{ $value | humanize }} packets/s while handshakes on this node go unanswered or fail. Its text is in netcause_firewall_rule_info.`,
 		Params: []Param{
 			{Name: "min_rate", Default: "0", Kind: Number, Help: "Discarded packets per second tolerated."},
-			ruleSelector,
+			ruleSelector, invalidRuleText,
 		},
 	},
 	{
@@ -50,7 +60,7 @@ and on (<<node>>)
 		Description: `Rule {{ $labels.rule }} ({{ $labels.verdict }}, {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }}) in netns {{ $labels.netns }} on {{ $labels.instance }} discards {{ $value | humanize }} packets/s. If connections to this host hang or are refused, this rule is the first suspect; its text is in netcause_firewall_rule_info. Rules expected to count belong in rule_selector.`,
 		Params: []Param{
 			{Name: "min_rate", Default: "0.1", Kind: Number, Help: "Discarded packets per second tolerated."},
-			ruleSelector,
+			ruleSelector, invalidRuleText,
 		},
 	},
 	{

@@ -78,10 +78,11 @@ const (
 	Number   ParamKind = iota // a float, e.g. 0.05
 	Duration                  // a Prometheus duration, e.g. 1h
 	Matchers                  // label matchers without braces, e.g. device!~"lo"
+	Regexp                    // an RE2 regular expression, e.g. (?i).*invalid.*
 )
 
 func (k ParamKind) String() string {
-	return [...]string{"number", "duration", "matchers"}[k]
+	return [...]string{"number", "duration", "matchers", "regexp"}[k]
 }
 
 // Alert is one alerting rule before a Config is applied.

@@ -109,6 +109,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad number", "alerts: {NetcauseNoRoute: {params: {min_rate: lots}}}", "not a number"},
 		{"bad duration", "alerts: {NetcauseInterfaceDown: {params: {lookback: soon}}}", "not a duration"},
 		{"braces in matchers", `alerts: {NetcauseFirewallDropping: {params: {rule_selector: '{rule="x"}'}}}`, "without braces"},
+		{"bad regexp", "alerts: {NetcauseFirewallDropping: {params: {invalid_rule_text: '('}}}", "not a regular expression"},
 		{"bad severity", "alerts: {NetcauseNoRoute: {severity: page}}", "neither warning nor critical"},
 		{"zero window", "rate_window: 0s", "rate_window"},
 		{"no node labels", "node_labels: []", "node_labels"},
@@ -125,6 +126,21 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestInvalidRuleTextOff(t *testing.T) {
+	p, err := build(t, `alerts: {NetcauseFirewallDropping: {params: {invalid_rule_text: ""}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := alertByName(p, "NetcauseFirewallDropping")
+	if strings.Contains(a.Expr, "unless") || strings.Contains(a.Expr, "rule_info") {
+		t.Errorf("an empty invalid_rule_text still excludes rules:\n%s", a.Expr)
+	}
+	b, _ := alertByName(p, "NetcauseFirewallBlockingConnections")
+	if !strings.Contains(b.Expr, "rule_info") {
+		t.Errorf("the other alert lost its default:\n%s", b.Expr)
 	}
 }
 
