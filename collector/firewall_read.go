@@ -405,7 +405,7 @@ func readLegacy(r *fwReader, src *fwSources, rd *fwRead) bool {
 				rd.rules = append(rd.rules, fwRule{
 					family: family, table: r.str([]byte(table)), chain: r.str(e.Chain), verdict: verdict,
 					backend: backendLegacy, ident: ident,
-					text:    r.text(textKey{backendLegacy, r.str(e.Chain), hash}, func() string { return xtables.Format(ls.fam, e) }),
+					text:    r.text(textKey{backendLegacy, r.str(e.Chain), hash}, func() string { return xtables.Format(ls.fam, e, nil) }),
 					counted: true, packets: e.Packets, bytes: e.Bytes,
 				})
 				return nil

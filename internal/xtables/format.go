@@ -19,8 +19,10 @@ import (
 // better rendering in a later version does not rename any series.
 
 // Format returns the rule as iptables-save writes it, without counters:
-// "-A CHAIN -s 10.0.0.0/8 -p tcp -m tcp --dport 80 -j DROP".
-func Format(fam Family, e *Entry) string {
+// "-A CHAIN -s 10.0.0.0/8 -p tcp -m tcp --dport 80 -j DROP". jumps names
+// the targets of jumps (JumpTargets); without it a jump is written as its
+// offset.
+func Format(fam Family, e *Entry, jumps map[int32][]byte) string {
 	var b strings.Builder
 	b.WriteString("-A ")
 	b.Write(e.Chain)
@@ -28,7 +30,7 @@ func Format(fam Family, e *Entry) string {
 	ForEachMatch(e.Matches, func(name []byte, rev uint8, data []byte) {
 		FormatMatch(&b, fam, string(name), rev, data)
 	})
-	formatEntryTarget(&b, fam, e)
+	formatEntryTarget(&b, fam, e, jumps)
 	return b.String()
 }
 
@@ -170,7 +172,7 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func formatEntryTarget(b *strings.Builder, fam Family, e *Entry) {
+func formatEntryTarget(b *strings.Builder, fam Family, e *Entry, jumps map[int32][]byte) {
 	if len(e.TargetName) == 0 {
 		goto_ := false
 		if fam == IPv4 {
@@ -187,10 +189,17 @@ func formatEntryTarget(b *strings.Builder, fam Family, e *Entry) {
 			b.WriteString(" -j RETURN")
 		case e.Verdict == -4: // -NF_QUEUE - 1
 			b.WriteString(" -j QUEUE")
-		case e.Verdict >= 0 && goto_:
-			b.WriteString(" -g <offset " + strconv.Itoa(int(e.Verdict)) + ">")
 		case e.Verdict >= 0:
-			b.WriteString(" -j <offset " + strconv.Itoa(int(e.Verdict)) + ">")
+			flag := " -j "
+			if goto_ {
+				flag = " -g "
+			}
+			b.WriteString(flag)
+			if name, ok := jumps[e.Verdict]; ok {
+				b.Write(name)
+			} else {
+				b.WriteString("<offset " + strconv.Itoa(int(e.Verdict)) + ">")
+			}
 		default:
 			b.WriteString(" -j <verdict " + strconv.Itoa(int(e.Verdict)) + ">")
 		}
@@ -201,11 +210,15 @@ func formatEntryTarget(b *strings.Builder, fam Family, e *Entry) {
 
 // FormatMatch writes " -m NAME OPTIONS" for an xt match.
 func FormatMatch(b *strings.Builder, fam Family, name string, rev uint8, data []byte) {
-	b.WriteString(" -m ")
-	b.WriteString(name)
-	if !formatKnownMatch(b, fam, name, rev, data) {
-		writeOpaque(b, rev, data)
+	var opts strings.Builder
+	shown := name
+	if formatKnownMatch(&opts, fam, &shown, rev, data) {
+		b.WriteString(" -m " + shown)
+		b.WriteString(opts.String())
+		return
 	}
+	b.WriteString(" -m " + name)
+	writeOpaque(b, rev, data)
 }
 
 // FormatTarget writes " -j NAME OPTIONS" for an xt target.
@@ -226,9 +239,49 @@ func FormatTarget(b *strings.Builder, fam Family, name string, rev uint8, data [
 		}
 		return
 	}
+	if name == "LOG" && rev == 0 && len(data) >= 32 {
+		level, flags := data[0], data[1]
+		if prefix := cString(data[2:32]); len(prefix) > 0 {
+			b.WriteString(" --log-prefix")
+			writeSaveString(b, prefix)
+		}
+		if level != 4 {
+			fmt.Fprintf(b, " --log-level %d", level)
+		}
+		for _, f := range []struct {
+			bit  uint8
+			name string
+		}{{0x01, "--log-tcp-sequence"}, {0x02, "--log-tcp-options"}, {0x04, "--log-ip-options"}, {0x08, "--log-uid"}, {0x20, "--log-macdecode"}} {
+			if flags&f.bit != 0 {
+				b.WriteString(" " + f.name)
+			}
+		}
+		return
+	}
 	if !allZero(data) {
 		writeOpaque(b, rev, data)
 	}
+}
+
+// writeRate writes an xt_limit rate (seconds per packet, scaled by
+// XT_LIMIT_SCALE) the way libxt_limit does.
+func writeRate(b *strings.Builder, period uint32) {
+	const scale = 10000
+	rates := []struct {
+		name string
+		mult uint32
+	}{{"day", scale * 24 * 60 * 60}, {"hour", scale * 60 * 60}, {"min", scale * 60}, {"sec", scale}}
+	if period == 0 {
+		b.WriteString(" +Inf")
+		return
+	}
+	i := 1
+	for ; i < len(rates); i++ {
+		if period > rates[i].mult || rates[i].mult/period < rates[i].mult%period {
+			break
+		}
+	}
+	fmt.Fprintf(b, " %d/%s", rates[i-1].mult/period, rates[i-1].name)
 }
 
 var (
@@ -247,8 +300,12 @@ func writeOpaque(b *strings.Builder, rev uint8, data []byte) {
 	fmt.Fprintf(b, " <rev %d opts %s>", rev, hex.EncodeToString(d))
 }
 
-func formatKnownMatch(b *strings.Builder, fam Family, name string, rev uint8, d []byte) bool {
+// formatKnownMatch writes the options of the matches this package
+// decodes; it may rename the match, as iptables shows a conntrack match
+// made by -m state as a state match.
+func formatKnownMatch(b *strings.Builder, fam Family, shown *string, rev uint8, d []byte) bool {
 	ne := binary.NativeEndian
+	name := *shown
 	switch {
 	case name == "comment" && len(d) >= 1:
 		b.WriteString(" --comment")
@@ -318,7 +375,13 @@ func formatKnownMatch(b *strings.Builder, fam Family, name string, rev uint8, d 
 	case name == "state" && rev == 0 && len(d) >= 4:
 		b.WriteString(" --state " + ctStates(ne.Uint32(d), 64))
 	case name == "conntrack" && rev >= 1 && rev <= 3 && len(d) >= 152:
-		return formatConntrack(b, rev, d)
+		return formatConntrack(b, shown, rev, d)
+	case name == "limit" && rev == 0 && len(d) >= 8:
+		b.WriteString(" --limit")
+		writeRate(b, ne.Uint32(d))
+		if burst := ne.Uint32(d[4:]); burst != 5 {
+			fmt.Fprintf(b, " --limit-burst %d", burst)
+		}
 	case name == "mark" && rev == 1 && len(d) >= 9:
 		writeInv(b, d[8] != 0)
 		writeMark(b, " --mark ", ne.Uint32(d), ne.Uint32(d[4:]))
@@ -339,7 +402,7 @@ func writeMark(b *strings.Builder, opt string, mark, mask uint32) {
 // formatConntrack writes the state and status of a conntrack match, which
 // is what a filtering rule uses; a match on addresses, ports or expiry is
 // left opaque.
-func formatConntrack(b *strings.Builder, rev uint8, d []byte) bool {
+func formatConntrack(b *strings.Builder, shown *string, rev uint8, d []byte) bool {
 	ne := binary.NativeEndian
 	matchFlags, invFlags := ne.Uint16(d[146:]), ne.Uint16(d[148:])
 	const (
@@ -351,10 +414,23 @@ func formatConntrack(b *strings.Builder, rev uint8, d []byte) bool {
 		return false
 	}
 	var state, status uint32
+	if rev > 1 && len(d) < 154 {
+		return false
+	}
 	if rev == 1 {
 		state, status = uint32(d[150]), uint32(d[151])
 	} else {
 		state, status = uint32(ne.Uint16(d[150:])), uint32(ne.Uint16(d[152:]))
+	}
+	if matchFlags&ctAlias != 0 {
+		// -m state, which iptables implements with conntrack.
+		if matchFlags != ctState|ctAlias {
+			return false
+		}
+		*shown = "state"
+		writeInv(b, invFlags&ctState != 0)
+		b.WriteString(" --state " + ctStates(state, 256))
+		return true
 	}
 	if matchFlags&ctState != 0 {
 		writeInv(b, invFlags&ctState != 0)

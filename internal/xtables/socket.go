@@ -162,6 +162,13 @@ func (s *Socket) Read(table string, buf []byte) (info Info, entries, newBuf []by
 	}
 }
 
+// RawInfo returns the undecoded getinfo answer for table, for fixtures.
+func (s *Socket) RawInfo(table string) ([]byte, error) {
+	b := make([]byte, getInfoLen)
+	copy(b, table)
+	return b, s.getsockopt(soGetInfo, b)
+}
+
 func (s *Socket) getsockopt(opt int, b []byte) error {
 	l := uint32(len(b))
 	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(s.fd), uintptr(s.level()), uintptr(opt),

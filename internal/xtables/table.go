@@ -195,6 +195,36 @@ func Walk(fam Family, info Info, entries []byte, fn func(e *Entry) error) error 
 	return nil
 }
 
+// JumpTargets maps the offsets that jumps to user-defined chains carry to
+// the chains' names. Only a rule's text needs it, so Walk does not pay for
+// it.
+func JumpTargets(fam Family, info Info, entries []byte) (map[int32][]byte, error) {
+	lay, ok := layouts[fam]
+	if !ok {
+		return nil, fmt.Errorf("unknown family %d", fam)
+	}
+	out := map[int32][]byte{}
+	ne := binary.NativeEndian
+	for off, n := 0, 0; off < len(entries) && n < int(info.NumEntries); n++ {
+		if len(entries)-off < lay.entry {
+			return nil, fmt.Errorf("entry at %d: truncated", off)
+		}
+		b := entries[off:]
+		tOff := int(ne.Uint16(b[lay.targetOf:]))
+		next := int(ne.Uint16(b[lay.targetOf+2:]))
+		if tOff < lay.entry || next < tOff+extHdrLen || next > len(b) {
+			return nil, fmt.Errorf("entry at %d: offsets out of range", off)
+		}
+		// A jump lands on the first entry after the chain head; the
+		// table's last entry is an ERROR entry too, but heads no chain.
+		if t := b[tOff:next]; string(extName(t)) == "ERROR" && off+next < len(entries) {
+			out[int32(off+next)] = cString(t[extHdrLen:])
+		}
+		off += next
+	}
+	return out, nil
+}
+
 // isChainHead reports whether the entry at off starts a chain (or is the
 // table's end marker), or off is the end of the table.
 func isChainHead(entries []byte, off int, lay layout, hookAt [numHooks]int) bool {
