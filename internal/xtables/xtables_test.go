@@ -148,7 +148,7 @@ func TestWalkErrors(t *testing.T) {
 			return b
 		})},
 		"more entries than info": {func() xtables.Info { i := fx.info; i.NumEntries = 2; return i }(), fx.entries},
-		"truncated entry": {func() xtables.Info { i := fx.info; i.Size = 50; return i }(), fx.entries[:50]},
+		"truncated entry":        {func() xtables.Info { i := fx.info; i.Size = 50; return i }(), fx.entries[:50]},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
