@@ -1,4 +1,0 @@
-package e2e
-
-// conntrackChecks joins the cross-check once the conntrack collector lands.
-var conntrackChecks []crossCheck
