@@ -144,7 +144,7 @@ func groupsNode(p *rules.Pack) *yaml.Node {
 			if a.Def.Layer != l {
 				continue
 			}
-			rs = append(rs, mapping(
+			n := mapping(
 				"alert", str(a.Def.Name),
 				"expr", expr(a.Expr),
 				"for", str(model.Duration(a.For).String()),
@@ -158,7 +158,13 @@ func groupsNode(p *rules.Pack) *yaml.Node {
 					"description", str(a.Description),
 					"runbook_url", str(a.RunbookURL),
 				),
-			))
+			)
+			var lint []string
+			for _, check := range slicesSorted(mapKeys(a.Def.PintDisable)) {
+				lint = append(lint, a.Def.PintDisable[check]+":", "pint disable "+check)
+			}
+			n.HeadComment = strings.Join(lint, "\n")
+			rs = append(rs, n)
 		}
 		add("netcause."+string(l), rs)
 	}
@@ -326,6 +332,14 @@ func stringMap(m map[string]string) *yaml.Node {
 		n.Content = append(n.Content, str(k), str(m[k]))
 	}
 	return n
+}
+
+func mapKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func slicesSorted(ss []string) []string {

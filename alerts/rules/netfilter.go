@@ -20,6 +20,11 @@ unless on (<<node>>, netns, backend, family, table, chain, verdict, rule)
   <<m "netcause_firewall_rule_info" (printf "text=~%q" .)>>
 <<- end>>`
 
+// textMatch exempts the firewall alerts from pint's promql/regexp: the rule
+// text is, by design, only in the _info series, and matching it is the
+// point.
+var textMatch = map[string]string{"promql/regexp": "the rule text lives only in netcause_firewall_rule_info's text label"}
+
 var ruleSelector = Param{Name: "rule_selector", Default: "", Kind: Matchers,
 	Help: `Matchers that pick the rules to watch, e.g. rule!~"drop-scanners|invalid" for rules expected to count.`}
 
@@ -48,6 +53,7 @@ and on (<<node>>)
 			{Name: "min_rate", Default: "0", Kind: Number, Help: "Discarded packets per second tolerated."},
 			ruleSelector, invalidRuleText,
 		},
+		PintDisable: textMatch,
 	},
 	{
 		Name: "NetcauseFirewallDropping", Cause: catalog.FirewallDrop, Layer: Netfilter, Severity: Warning, For: 5 * time.Minute,
@@ -62,6 +68,7 @@ and on (<<node>>)
 			{Name: "min_rate", Default: "0.1", Kind: Number, Help: "Discarded packets per second tolerated."},
 			ruleSelector, invalidRuleText,
 		},
+		PintDisable: textMatch,
 	},
 	{
 		Name: "NetcauseFirewallRulesUncounted", Cause: BlindSpot, Layer: Netfilter, Severity: Warning, For: 30 * time.Minute,

@@ -103,6 +103,9 @@ type Alert struct {
 	Summary     string
 	Description string
 	Params      []Param
+	// PintDisable names pint checks this rule is exempt from, each with
+	// the reason, rendered as "# pint disable CHECK" comments.
+	PintDisable map[string]string
 }
 
 // Recording is one recording rule. Its name carries no rate window:
