@@ -1,6 +1,7 @@
 package render
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -94,5 +95,41 @@ func TestRuleFileShape(t *testing.T) {
 	}
 	if !strings.Contains(string(files[0].Data), "expr: |") {
 		t.Error("multi-line expressions are not literal blocks")
+	}
+}
+
+// TestPrometheusRuleMatchesRuleFile: the operator rendering carries the
+// very groups of the rule file.
+func TestPrometheusRuleMatchesRuleFile(t *testing.T) {
+	p, err := rules.Build(rules.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string][]byte{}
+	for _, f := range files {
+		byPath[f.Path] = f.Data
+	}
+	var rf struct{ Groups []any }
+	var pr struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string
+		Metadata   struct{ Name string }
+		Spec       struct{ Groups []any }
+	}
+	if err := yaml.Unmarshal(byPath[RulesFile], &rf); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(byPath[PrometheusRuleFile], &pr); err != nil {
+		t.Fatal(err)
+	}
+	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Kind != "PrometheusRule" || pr.Metadata.Name != "netcause" {
+		t.Errorf("header %s %s %s", pr.APIVersion, pr.Kind, pr.Metadata.Name)
+	}
+	if !reflect.DeepEqual(rf.Groups, pr.Spec.Groups) {
+		t.Error("PrometheusRule groups differ from the rule file's")
 	}
 }
