@@ -104,6 +104,12 @@ func Inhibitions() []Inhibition {
 			Why:     "A process that crashed resets its connections, and its port stays closed until it restarts.",
 		},
 		{
+			Source:  "NetcauseSamplerDropping",
+			Targets: []string{"NetcausePeerSYNUnanswered", "NetcausePeerNoResponse"},
+			Equal:   []string{"netns"},
+			Why:     "A capture that loses packets turns a missed SYN-ACK or reply into an apparent absence.",
+		},
+		{
 			Source:  "NetcausePeerNoResponse",
 			Targets: []string{"NetcausePeerResponseSlow"},
 			Equal:   []string{"netns", "peer", "role"},

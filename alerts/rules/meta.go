@@ -36,4 +36,17 @@ or
 		Summary:     `netcause does not see every network namespace on {{ $labels.instance }}`,
 		Description: `netcause on {{ $labels.instance }} misses network namespaces ({{ $labels.reason }}, {{ $value }}): netns_max means more namespaces than --netns.max; unreadable means processes whose namespace it may not inspect (CAP_SYS_PTRACE missing); discovery_failed means the namespace scan failed. Drops inside those containers cannot alert.`,
 	},
+	{
+		Name: "NetcauseSamplerDropping", Cause: BlindSpot, Layer: Meta, Severity: Warning, For: 2 * time.Minute,
+		Expr: `
+  sum by (<<node>>, netns) (rate(<<m "netcause_sampler_kernel_drops_total">>[<<window>>]))
+/
+  sum by (<<node>>, netns) (rate(<<m "netcause_sampler_kernel_packets_total">>[<<window>>]))
+> <<p "ratio">>`,
+		Summary:     `The sampler misses {{ $value | humanizePercentage }} of the packets in {{ $labels.netns }} on {{ $labels.instance }}`,
+		Description: `The kernel drops {{ $value | humanizePercentage }} of the packets it should hand to netcause's sampler in netns {{ $labels.netns }} on {{ $labels.instance }}: its capture ring overflows. Per-peer counts undercount, and a missed SYN-ACK or reply reads as an absence, so the per-peer "unanswered" alerts of this namespace are muted while this fires.`,
+		Params: []Param{
+			{Name: "ratio", Default: "0.01", Kind: Number, Help: "Share of packets the capture loses."},
+		},
+	},
 }
