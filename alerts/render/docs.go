@@ -16,7 +16,17 @@ const (
 // DocTables renders the alert, recording-rule and inhibition tables.
 func DocTables(p *rules.Pack) (string, error) {
 	var b strings.Builder
-	b.WriteString("### Alerts\n\n")
+	b.WriteString("### Causes\n\n| cause | what breaks | alerts naming it |\n|---|---|---|\n")
+	for _, c := range rules.Causes {
+		var names []string
+		for _, a := range p.Alerts {
+			if a.Def.Cause == c {
+				names = append(names, a.Def.Name)
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", c, rules.CauseHelp[c], codeList(names))
+	}
+	b.WriteString("\n### Alerts\n\n")
 	b.WriteString("| alert | severity | cause | layer | for | key metrics | runbook |\n|---|---|---|---|---|---|---|\n")
 	for _, a := range p.Alerts {
 		names, err := MetricNames(a.Expr)

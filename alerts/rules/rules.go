@@ -51,6 +51,22 @@ var Causes = []catalog.Cause{
 	catalog.MTU, catalog.NICOverflow, SYNUnanswered, BlindSpot,
 }
 
+// CauseHelp says what breaks, per cause, for docs/alerts.md.
+var CauseHelp = map[catalog.Cause]string{
+	catalog.FirewallDrop:  "a DROP/REJECT rule or a security group discards the SYNs or the data",
+	catalog.NoRoute:       "a route is missing: SYNs never leave, or come back as net/host-unreachable",
+	catalog.PeerDown:      "the peer host or its interface is down, or nothing listens on the port",
+	catalog.NATMismatch:   "replies do not map back through the NAT, or two flows clash on one mapping",
+	catalog.Congestion:    "packets lost on the path: full queues, shapers, bad links",
+	catalog.AppHang:       "the handshake and the request pass; the reply does not come, or comes late",
+	catalog.AppCrash:      "established connections reset: the process died (OOM, crash) or aborted them",
+	catalog.ConntrackFull: "conntrack's table is full; new flows are dropped at random",
+	catalog.MTU:           "small packets pass, large ones vanish; tiny MSS in the handshake",
+	catalog.NICOverflow:   "drops with no rule to blame: NIC rings, CPU backlog, listen or socket queues",
+	SYNUnanswered:         "symptom: SYNs unanswered and nothing on this node says why; the cause is elsewhere (a security group, a remote firewall, a host down in a silent network)",
+	BlindSpot:             "meta: netcause cannot see part of what it should",
+}
+
 // Severity is the alert label severity.
 type Severity string
 

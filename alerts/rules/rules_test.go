@@ -98,6 +98,9 @@ func TestShippedPackBuilds(t *testing.T) {
 		if !seen[string(c)] {
 			t.Errorf("no alert names cause %s", c)
 		}
+		if CauseHelp[c] == "" {
+			t.Errorf("cause %s has no CauseHelp", c)
+		}
 	}
 }
 
