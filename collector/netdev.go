@@ -112,25 +112,28 @@ func (c *netdevCollector) Update(t netns.Target, ch chan<- prometheus.Metric) er
 // emitNetdev sends the metrics of one interface; speeds maps interface
 // index to megabits per second.
 func emitNetdev(ns string, l netdevLink, speeds map[uint32]uint32, ch chan<- prometheus.Metric) {
+	// Every metric but info carries exactly (netns, device): build the
+	// label set once per interface.
+	labels := netMTU.NewLabels(ns, l.Name)
 	if l.Stats != nil {
 		for _, s := range netdevStats {
-			s.def.Emit(ch, float64(l.Stats[s.field]), ns, l.Name)
+			s.def.EmitWith(ch, float64(l.Stats[s.field]), labels)
 		}
 	}
 	if l.HasMTU {
-		netMTU.Emit(ch, float64(l.MTU), ns, l.Name)
+		netMTU.EmitWith(ch, float64(l.MTU), labels)
 	}
 	up := 0.0
 	if l.OperState == ifOperUp {
 		up = 1
 	}
-	netUp.Emit(ch, up, ns, l.Name)
+	netUp.EmitWith(ch, up, labels)
 	netInfo.Emit(ch, 1, ns, l.Name, operStateName(l.OperState), l.Kind)
 	if l.HasCarrierChanges {
-		netCarrierChanges.Emit(ch, float64(l.CarrierChanges), ns, l.Name)
+		netCarrierChanges.EmitWith(ch, float64(l.CarrierChanges), labels)
 	}
 	if mbps, ok := speeds[l.Index]; ok {
-		netSpeed.Emit(ch, float64(mbps)*1e6/8, ns, l.Name)
+		netSpeed.EmitWith(ch, float64(mbps)*1e6/8, labels)
 	}
 }
 

@@ -8,6 +8,7 @@ package catalog
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,18 @@ type Def struct {
 	// Causes lists the causes (shared/causes.md, alert label cause) this
 	// metric helps reveal; empty for the exporter's self-monitoring.
 	Causes []Cause
-	desc   *prometheus.Desc
+	// Histogram marks a histogram, emitted with prometheus.NewConstHistogram
+	// from Desc(); Type is then unused.
+	Histogram bool
+
+	desc     *prometheus.Desc
+	labelKey string // Labels joined, to match shared label sets
+}
+
+// AsHistogram marks the metric as a histogram.
+func (d *Def) AsHistogram() *Def {
+	d.Histogram = true
+	return d
 }
 
 // Cause is a documented cause of lost or late packets, spelled as the alert
@@ -67,7 +79,7 @@ func New(subsystem, name string, typ prometheus.ValueType, help string, labels .
 		panic("catalog: metric declared twice: " + fq)
 	}
 	d := &Def{Name: fq, Help: help, Type: typ, Labels: labels,
-		desc: prometheus.NewDesc(fq, help, labels, nil)}
+		desc: prometheus.NewDesc(fq, help, labels, nil), labelKey: strings.Join(labels, "\xff")}
 	defs[fq] = d
 	return d
 }

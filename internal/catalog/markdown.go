@@ -15,7 +15,11 @@ func Markdown() string {
 		for i, c := range d.Causes {
 			causes[i] = string(c)
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, TypeName(d.Type),
+		typ := TypeName(d.Type)
+		if d.Histogram {
+			typ = "histogram"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, typ,
 			strings.Join(d.Labels, ", "), strings.ReplaceAll(d.Help, "|", "\\|"), strings.Join(causes, ", "))
 	}
 	return b.String()
