@@ -28,6 +28,7 @@ func main() {
 		processes   = kingpin.Flag("netns.processes", "Also read the network namespace of every running process (containers), deduplicated.").Default("false").Bool()
 		maxNetns    = kingpin.Flag("netns.max", "Most network namespaces read per scrape, the exporter's own included; the rest are counted in netcause_netns_skipped.").Default("64").Int()
 		toolkit     = kingpinflag.AddFlags(kingpin.CommandLine, exporter.DefaultListenAddress)
+		samplerOpts = exporter.AddSamplerFlags(kingpin.CommandLine)
 	)
 	logConfig := &promslog.Config{}
 	flag.AddFlags(kingpin.CommandLine, logConfig)
@@ -46,10 +47,18 @@ func main() {
 	for _, c := range collectors {
 		logger.Info("collector enabled", "collector", c.Name)
 	}
-	e := exporter.New(collectors, netns.Options{
-		SelfName: *selfName, Named: *named, Processes: *processes, Max: *maxNetns,
-	}, logger)
-	handler, err := exporter.Handler(exporter.NewRegistry(e), *metricsPath, *maxRequests, logger)
+	targets := netns.Options{SelfName: *selfName, Named: *named, Processes: *processes, Max: *maxNetns}
+	e := exporter.New(collectors, targets, logger)
+	reg := exporter.NewRegistry(e)
+	if *samplerOpts.Enabled {
+		cfg, err := samplerOpts.LiveConfig()
+		if err != nil {
+			logger.Error("invalid sampler flags", "err", err)
+			os.Exit(1)
+		}
+		reg.MustRegister(exporter.NewSampler(cfg, targets, logger))
+	}
+	handler, err := exporter.Handler(reg, *metricsPath, *maxRequests, logger)
 	if err != nil {
 		logger.Error("cannot build HTTP handler", "err", err)
 		os.Exit(1)
