@@ -313,11 +313,8 @@ func readNFTOnce(r *fwReader, conn *nftdump.Conn) ([]fwRule, map[fwCountKey]int,
 			})
 			return nil
 		})
-		if errors.Is(err, syscall.ENOENT) {
-			// The chain went away after the chain dump; the generation
-			// check reads again.
-			continue
-		}
+		// A chain deleted since the chain dump has no rules, no error; the
+		// generation check then reads again.
 		if err != nil {
 			return nil, nil, err
 		}

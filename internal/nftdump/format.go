@@ -58,6 +58,19 @@ const (
 
 	attrQuotaBytes = 1
 	attrQuotaFlags = 2
+
+	attrLimitRate  = 1
+	attrLimitUnit  = 2
+	attrLimitBurst = 3
+	attrLimitType  = 4
+	attrLimitFlags = 5
+
+	attrLogGroup      = 1
+	attrLogPrefix     = 2
+	attrLogSnaplen    = 3
+	attrLogQThreshold = 4
+	attrLogLevel      = 5
+	attrLogFlags      = 6
 )
 
 var (
@@ -80,8 +93,9 @@ func name(names []string, i uint32) string {
 	return strconv.Itoa(int(i))
 }
 
-// u32Attrs reads the 32-bit big-endian attributes of an expression, by
-// attribute number, and the nested data values.
+// exprAttrs holds an expression's attributes by number: raw, as a 32-bit
+// big-endian value when four bytes long, and the content of a nested
+// NFTA_DATA_VALUE.
 type exprAttrs struct {
 	u32  [16]uint32
 	has  uint32     // bit n: u32[n] set
@@ -243,9 +257,7 @@ func exprText(b *strings.Builder, exprName, data []byte) {
 		if dreg, ok := x.get(attrLookupDreg); ok {
 			fmt.Fprintf(b, " dreg %d", dreg)
 		}
-		if f := x.u32[attrLookupFlags]; f != 0 {
-			fmt.Fprintf(b, " 0x%x", f)
-		}
+		fmt.Fprintf(b, " 0x%x", x.u32[attrLookupFlags])
 	case "immediate":
 		b.WriteString("immediate " + immediateText(data))
 	case "counter":
@@ -253,7 +265,31 @@ func exprText(b *strings.Builder, exprName, data []byte) {
 	case "last":
 		b.WriteString("last")
 	case "quota":
-		fmt.Fprintf(b, "quota bytes %d flags %d", x.u32[attrQuotaBytes], x.u32[attrQuotaFlags])
+		// The bytes consumed change with traffic: left out, like counters.
+		fmt.Fprintf(b, "quota bytes %d flags %d", be64OrZero(x.raw[attrQuotaBytes]), x.u32[attrQuotaFlags])
+	case "limit":
+		unit := map[uint64]string{1: "second", 60: "minute", 3600: "hour", 86400: "day", 604800: "week"}[be64OrZero(x.raw[attrLimitUnit])]
+		typ := "packets"
+		if x.u32[attrLimitType] == 1 {
+			typ = "bytes"
+		}
+		fmt.Fprintf(b, "limit rate %d/%s burst %d type %s flags 0x%x", be64OrZero(x.raw[attrLimitRate]), unit,
+			x.u32[attrLimitBurst], typ, x.u32[attrLimitFlags])
+	case "log":
+		b.WriteString("log")
+		if p := x.raw[attrLogPrefix]; p != nil {
+			fmt.Fprintf(b, " prefix %s", cstr(p))
+		}
+		if g, ok := x.get(attrLogGroup); ok {
+			fmt.Fprintf(b, " group %d snaplen %d qthreshold %d", g, x.u32[attrLogSnaplen], x.u32[attrLogQThreshold])
+		} else {
+			if l, ok := x.get(attrLogLevel); ok {
+				fmt.Fprintf(b, " level %d", l)
+			}
+			if f, ok := x.get(attrLogFlags); ok {
+				fmt.Fprintf(b, " flags %d", f)
+			}
+		}
 	case "reject":
 		fmt.Fprintf(b, "reject type %d code %d", x.u32[attrRejectType], firstByte(x.raw[attrRejectCode]))
 	case "match", "target":
@@ -266,6 +302,11 @@ func exprText(b *strings.Builder, exprName, data []byte) {
 		}
 	}
 	b.WriteString(" ]")
+}
+
+func be64OrZero(b []byte) uint64 {
+	v, _ := be64(b)
+	return v
 }
 
 func firstByte(b []byte) byte {
@@ -369,7 +410,7 @@ func FormatXtables(r *Rule) string {
 	if r.Family == FamilyIPv6 {
 		fam = xtables.IPv6
 	}
-	var src, dst, in, out, proto string
+	var src, dst, in, out, proto, frag string
 	var rest strings.Builder
 	// Loads wait in pending until an expression consumes their register;
 	// anything that cannot be translated writes every pending load first,
@@ -475,6 +516,31 @@ func FormatXtables(r *Rule) string {
 						out = inv + "-o " + nm
 					}
 					return nil
+				case load.kind == "meta" && load.key == 3 && len(v) == 4: // mark
+					flushPorts()
+					rest.WriteString(" -m mark " + inv + "--mark " + fmt.Sprintf("0x%x", binary.NativeEndian.Uint32(v)))
+					if len(load.mask) == 4 {
+						rest.WriteString(fmt.Sprintf("/0x%x", binary.NativeEndian.Uint32(load.mask)))
+					}
+					return nil
+				case load.kind == "payload" && load.base == 1 && load.off == 6 && load.length == 2 && fam == xtables.IPv4 &&
+					len(load.mask) == 2 && binary.BigEndian.Uint16(load.mask) == 0x1fff && allZero(v):
+					// -f: a fragment offset other than zero; the
+					// comparison is inverted for "! -f".
+					if op == 1 {
+						frag = "-f"
+					} else {
+						frag = "! -f"
+					}
+					return nil
+				case load.kind == "payload" && load.base == 2 && load.off == 13 && load.length == 1 && l4 == "tcp" &&
+					len(load.mask) == 1 && len(v) == 1:
+					flags := " --tcp-flags " + xtables.TCPFlags(load.mask[0]) + " " + xtables.TCPFlags(v[0])
+					if inv != "" {
+						flags = " !" + flags
+					}
+					ports = append(ports, flags)
+					return nil
 				case load.kind == "payload" && load.base == 1:
 					if s, which, ok := addrMatch(fam, load, v); ok {
 						if which == 's' {
@@ -519,6 +585,17 @@ func FormatXtables(r *Rule) string {
 			return nil
 		case "counter":
 			return nil
+		case "limit":
+			// iptables-nft turns -m limit into a native limit.
+			rate, unit := be64OrZero(x.raw[attrLimitRate]), be64OrZero(x.raw[attrLimitUnit])
+			if rate > 0 && unit > 0 && x.u32[attrLimitType] == 0 && x.u32[attrLimitFlags] == 0 && 10000*unit/rate <= 1<<32-1 {
+				flushPorts()
+				rest.WriteString(" -m limit --limit " + xtables.FormatRate(uint32(10000*unit/rate)))
+				if burst := x.u32[attrLimitBurst]; burst != 5 {
+					rest.WriteString(" --limit-burst " + strconv.Itoa(int(burst)))
+				}
+				return nil
+			}
 		case "match":
 			flushPorts()
 			var mb strings.Builder
@@ -547,7 +624,7 @@ func FormatXtables(r *Rule) string {
 	var b strings.Builder
 	b.WriteString("-A ")
 	b.Write(r.Chain)
-	for _, p := range []string{src, dst, in, out, proto} {
+	for _, p := range []string{src, dst, in, out, proto, frag} {
 		if p != "" {
 			b.WriteString(" " + p)
 		}

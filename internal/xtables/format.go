@@ -263,17 +263,16 @@ func FormatTarget(b *strings.Builder, fam Family, name string, rev uint8, data [
 	}
 }
 
-// writeRate writes an xt_limit rate (seconds per packet, scaled by
-// XT_LIMIT_SCALE) the way libxt_limit does.
-func writeRate(b *strings.Builder, period uint32) {
+// FormatRate writes an xt_limit rate (seconds per packet, scaled by
+// XT_LIMIT_SCALE) the way libxt_limit does: "5/min".
+func FormatRate(period uint32) string {
 	const scale = 10000
 	rates := []struct {
 		name string
 		mult uint32
 	}{{"day", scale * 24 * 60 * 60}, {"hour", scale * 60 * 60}, {"min", scale * 60}, {"sec", scale}}
 	if period == 0 {
-		b.WriteString(" +Inf")
-		return
+		return "+Inf"
 	}
 	i := 1
 	for ; i < len(rates); i++ {
@@ -281,7 +280,7 @@ func writeRate(b *strings.Builder, period uint32) {
 			break
 		}
 	}
-	fmt.Fprintf(b, " %d/%s", rates[i-1].mult/period, rates[i-1].name)
+	return fmt.Sprintf("%d/%s", rates[i-1].mult/period, rates[i-1].name)
 }
 
 var (
@@ -335,7 +334,7 @@ func formatKnownMatch(b *strings.Builder, fam Family, shown *string, rev uint8, 
 		}
 		if d[9] != 0 || inv&0x04 != 0 {
 			writeInv(b, inv&0x04 != 0)
-			b.WriteString(" --tcp-flags " + tcpFlags(d[9]) + " " + tcpFlags(d[10]))
+			b.WriteString(" --tcp-flags " + TCPFlags(d[9]) + " " + TCPFlags(d[10]))
 		}
 	case name == "udp" && rev == 0 && len(d) >= 9:
 		inv := d[8]
@@ -377,8 +376,7 @@ func formatKnownMatch(b *strings.Builder, fam Family, shown *string, rev uint8, 
 	case name == "conntrack" && rev >= 1 && rev <= 3 && len(d) >= 152:
 		return formatConntrack(b, shown, rev, d)
 	case name == "limit" && rev == 0 && len(d) >= 8:
-		b.WriteString(" --limit")
-		writeRate(b, ne.Uint32(d))
+		b.WriteString(" --limit " + FormatRate(ne.Uint32(d)))
 		if burst := ne.Uint32(d[4:]); burst != 5 {
 			fmt.Fprintf(b, " --limit-burst %d", burst)
 		}
@@ -488,7 +486,8 @@ func writePorts(b *strings.Builder, opt string, lo, hi uint16, inv bool) {
 	}
 }
 
-func tcpFlags(f uint8) string {
+// TCPFlags names TCP flags as iptables does: "FIN,SYN", or "NONE".
+func TCPFlags(f uint8) string {
 	if f == 0 {
 		return "NONE"
 	}
