@@ -178,3 +178,23 @@ func TestTidy(t *testing.T) {
 		t.Errorf("tidy(%q) = %q, want %q", in, got, want)
 	}
 }
+
+// FuzzParseConfig: any overlay gives a pack or an error, never a panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		"", "rate_window: 30s\nfor_scale: 0.05\n",
+		"alerts: {NetcauseNoRoute: {params: {min_rate: 1}, for: 10s, severity: critical}}",
+		"node_labels: [cluster, instance]\nselector: 'job=\"x\"'",
+		"alerts: {NetcauseFirewallDropping: {params: {invalid_rule_text: '('}}}",
+		"for_scale: -1", "rate_window: 1y", "alerts: [1, 2]", "- a\n- b",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := ParseConfig(raw)
+		if err != nil {
+			return
+		}
+		_, _ = Build(cfg)
+	})
+}
