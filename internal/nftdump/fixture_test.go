@@ -178,22 +178,22 @@ func TestFixtureSummaries(t *testing.T) {
 	}
 	drop, reject, other := nftdump.VerdictDrop, nftdump.VerdictReject, nftdump.VerdictOther
 	for key, w := range map[string]want{
-		"input/4":   {drop, false, ""},       // ct state invalid drop: no counter
-		"input/5":   {other, false, ""},      // accept
-		"input/7":   {drop, true, "no ssh"},  // counter drop, comment in user data
-		"input/8":   {reject, true, ""},      // counter reject with tcp reset
-		"input/9":   {drop, true, ""},        // set lookup, then counter
-		"input/10":  {drop, false, ""},       // counter before the match counts too much
-		"input/12":  {reject, true, ""},      // anonymous set, counter reject
-		"input/17":  {drop, false, ""},       // quota after the match, no counter
-		"input/18":  {drop, false, ""},       // log drop
-		"forward/2": {drop, true, ""},        // bridge: ether type arp counter drop
-		"other/20":  {other, false, ""},      // counter return: counted, not discarding
-		"input/19":  {other, false, ""},      // jump
-		"input/16":  {drop, true, ""},        // meta mark
-		"input/15":  {drop, true, ""},        // tcp flags
-		"input/13":  {reject, true, ""},      // ip6 reject
-		"input/14":  {other, false, ""},      // limit accept
+		"input/4":   {drop, false, ""},      // ct state invalid drop: no counter
+		"input/5":   {other, false, ""},     // accept
+		"input/7":   {drop, true, "no ssh"}, // counter drop, comment in user data
+		"input/8":   {reject, true, ""},     // counter reject with tcp reset
+		"input/9":   {drop, true, ""},       // set lookup, then counter
+		"input/10":  {drop, false, ""},      // counter before the match counts too much
+		"input/12":  {reject, true, ""},     // anonymous set, counter reject
+		"input/17":  {drop, false, ""},      // quota after the match, no counter
+		"input/18":  {drop, false, ""},      // log drop
+		"forward/2": {drop, true, ""},       // bridge: ether type arp counter drop
+		"other/20":  {other, false, ""},     // counter return: counted, not discarding
+		"input/19":  {other, false, ""},     // jump
+		"input/16":  {drop, true, ""},       // meta mark
+		"input/15":  {drop, true, ""},       // tcp flags
+		"input/13":  {reject, true, ""},     // ip6 reject
+		"input/14":  {other, false, ""},     // limit accept
 	} {
 		g, ok := got[key]
 		if !ok {
