@@ -73,14 +73,22 @@ sum by (<<node>>, netns, peer) (
 	},
 	{
 		Name: "NetcausePeerResets", Cause: catalog.AppCrash, Layer: Application, Severity: Critical, For: time.Minute, Burst: true,
+		// A burst against the peer's own usual rate, as for
+		// NetcauseTCPEstablishedResets.
 		Expr: `
-sum by (<<node>>, netns, peer, direction) (
-  increase(<<m "netcause_peer_resets_total">>[<<window>>])
-) >= <<p "min_count">>`,
+sum by (<<node>>, netns, peer, direction) (increase(<<m "netcause_peer_resets_total">>[<<window>>])) >= <<p "min_count">>
+and on (<<node>>, netns, peer, direction)
+  sum by (<<node>>, netns, peer, direction) (rate(<<m "netcause_peer_resets_total">>[<<window>>]))
+>
+  <<p "burst_factor">> * avg_over_time(
+    (sum by (<<node>>, netns, peer, direction) (rate(<<m "netcause_peer_resets_total">>[<<window>>])))[<<p "baseline">>:]
+  )`,
 		Summary:     `Connections with {{ $labels.peer }} reset ({{ $labels.direction }}) on {{ $labels.instance }}`,
 		Description: `{{ printf "%.0f" $value }} RSTs ({{ $labels.direction }}) on established connections between netns {{ $labels.netns }} on {{ $labels.instance }} and {{ $labels.peer }} within <<window>>: one end's process crashed or was killed (OOM) with connections open, or aborted them.`,
 		Params: []Param{
 			{Name: "min_count", Default: "5", Kind: Number, Help: "Resets within the rate window."},
+			{Name: "burst_factor", Default: "3", Kind: Number, Help: "How many times the peer's average reset rate over baseline the window's rate must exceed."},
+			{Name: "baseline", Default: "1h", Kind: Duration, Help: "Period the usual reset rate is averaged over."},
 		},
 	},
 	{

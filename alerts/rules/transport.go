@@ -54,24 +54,25 @@ unless on (<<node>>, netns)
 	},
 	{
 		Name: "NetcauseTCPEstablishedResets", Cause: catalog.AppCrash, Layer: Transport, Severity: Warning, For: time.Minute, Burst: true,
-		// A crash is one burst of resets: counted with increase so a
-		// handful within a window is enough, and compared with the
-		// connections opened so a busy proxy's routine resets are not.
+		// A crash is a burst: a handful of resets within one window, far
+		// above the namespace's usual reset rate. Against its own hour
+		// rather than against connections opened, so a proxy that resets
+		// every connection by design stays quiet and a crash under heavy
+		// load still shows.
 		Expr: `
 sum by (<<node>>, netns) (increase(<<m "netcause_tcp_established_resets_total">>[<<window>>])) >= <<p "min_count">>
 and on (<<node>>, netns)
-  sum by (<<node>>, netns) (increase(<<m "netcause_tcp_established_resets_total">>[<<window>>]))
+  sum by (<<node>>, netns) (rate(<<m "netcause_tcp_established_resets_total">>[<<window>>]))
 >
-  <<p "ratio">> * (
-      sum by (<<node>>, netns) (increase(<<m "netcause_tcp_active_opens_total">>[<<window>>]))
-    +
-      sum by (<<node>>, netns) (increase(<<m "netcause_tcp_passive_opens_total">>[<<window>>]))
+  <<p "burst_factor">> * avg_over_time(
+    (sum by (<<node>>, netns) (rate(<<m "netcause_tcp_established_resets_total">>[<<window>>])))[<<p "baseline">>:]
   )`,
 		Summary:     `Established connections reset in {{ $labels.netns }} on {{ $labels.instance }}`,
 		Description: `{{ printf "%.0f" $value }} established connections in netns {{ $labels.netns }} on {{ $labels.instance }} were reset within <<window>>: one end closed them abruptly, typically because its process crashed or was killed (OOM) with connections open, or aborted them.`,
 		Params: []Param{
 			{Name: "min_count", Default: "5", Kind: Number, Help: "Resets within the rate window."},
-			{Name: "ratio", Default: "0.1", Kind: Number, Help: "Resets per connection opened in the window."},
+			{Name: "burst_factor", Default: "3", Kind: Number, Help: "How many times the namespace's average reset rate over baseline the window's rate must exceed."},
+			{Name: "baseline", Default: "1h", Kind: Duration, Help: "Period the usual reset rate is averaged over."},
 		},
 	},
 	{
