@@ -3,7 +3,7 @@ package rules
 // Symptom alerts several causes share; a cause alert mutes the ones it
 // explains.
 var handshakeSymptoms = []string{
-	"NetcauseTCPSYNRetransmits", "NetcausePeerSYNUnanswered",
+	"NetcauseTCPSYNRetransmits", "NetcausePeerSYNUnanswered", "NetcausePeerSYNIgnored",
 }
 
 // Inhibitions returns the Alertmanager inhibitions: stronger evidence for a
@@ -105,7 +105,7 @@ func Inhibitions() []Inhibition {
 		},
 		{
 			Source:  "NetcauseSamplerDropping",
-			Targets: []string{"NetcausePeerSYNUnanswered", "NetcausePeerNoResponse"},
+			Targets: []string{"NetcausePeerSYNUnanswered", "NetcausePeerSYNIgnored", "NetcausePeerNoResponse"},
 			Equal:   []string{"netns"},
 			Why:     "A capture that loses packets turns a missed SYN-ACK or reply into an apparent absence.",
 		},

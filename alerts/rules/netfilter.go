@@ -38,15 +38,21 @@ var netfilterAlerts = []Alert{
 		// A rule that counts while this node's handshakes fail is the
 		// cause, not a bystander. The rule may sit in another namespace
 		// than the failing client (container and host), hence on node.
+		// On a server the kernel never sees the SYNs its rule drops; the
+		// sampler does (it captures before netfilter).
 		Expr: `
 (` + firewallDiscards + `
 ) > <<p "min_rate">>
 and on (<<node>>)
   (
-      sum by (<<node>>) (rate(<<m "netcause_tcp_syn_retransmits_total">>[<<window>>]))
-    +
-      sum by (<<node>>) (rate(<<m "netcause_tcp_attempt_fails_total">>[<<window>>]))
-  ) > 0`,
+      (
+          sum by (<<node>>) (rate(<<m "netcause_tcp_syn_retransmits_total">>[<<window>>]))
+        +
+          sum by (<<node>>) (rate(<<m "netcause_tcp_attempt_fails_total">>[<<window>>]))
+      ) > 0
+    or
+      sum by (<<node>>) (rate(<<m "netcause_peer_syn_unanswered_total">>[<<window>>])) > 0
+  )`,
 		Summary:     `Firewall rule {{ $labels.rule }} discards packets while connections fail on {{ $labels.instance }}`,
 		Description: `Rule {{ $labels.rule }} ({{ $labels.verdict }}, {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }}) in netns {{ $labels.netns }} on {{ $labels.instance }} discards {{ $value | humanize }} packets/s while handshakes on this node go unanswered or fail. Its text is in netcause_firewall_rule_info.`,
 		Params: []Param{

@@ -15,12 +15,27 @@ var peerAlerts = []Alert{
 		Name: "NetcausePeerSYNUnanswered", Cause: SYNUnanswered, Layer: Transport, Severity: Critical, For: 3 * time.Minute,
 		Expr: `
 sum by (<<node>>, netns, peer) (
-  rate(<<m "netcause_peer_syn_unanswered_total">>[<<window>>])
+  rate(<<m "netcause_peer_syn_unanswered_total" "role=\"client\"">>[<<window>>])
 ) > <<p "min_rate">>`,
 		Summary:     `SYNs to {{ $labels.peer }} go unanswered from {{ $labels.netns }} on {{ $labels.instance }}`,
 		Description: `{{ $value | humanize }} connections/s from netns {{ $labels.netns }} on {{ $labels.instance }} to {{ $labels.peer }} never got a SYN-ACK and nothing came back instead (no RST, no ICMP): the SYN or its answer vanished. A firewall or cloud security group dropping it, the peer host down, a missing return route or a NAT mapping the reply does not find; alerts that pin one of these on this node mute this one.`,
 		Params: []Param{
 			{Name: "min_rate", Default: "0", Kind: Number, Help: "Unanswered handshakes per second tolerated."},
+		},
+	},
+	{
+		Name: "NetcausePeerSYNIgnored", Cause: SYNUnanswered, Layer: Transport, Severity: Critical, For: 3 * time.Minute,
+		// The server's side of the same absence: the SYN arrived (the
+		// capture sees it before netfilter) and this host never
+		// answered, so what drops it is on this host.
+		Expr: `
+sum by (<<node>>, netns, peer) (
+  rate(<<m "netcause_peer_syn_unanswered_total" "role=\"server\"">>[<<window>>])
+) > <<p "min_rate">>`,
+		Summary:     `SYNs from {{ $labels.peer }} reach {{ $labels.netns }} on {{ $labels.instance }} and get no answer`,
+		Description: `{{ $value | humanize }} SYNs/s from {{ $labels.peer }} arrive in netns {{ $labels.netns }} on {{ $labels.instance }} and this host answers neither SYN-ACK nor RST: something here drops them before the socket. A firewall INPUT rule (a rule without a counter included), reverse-path filtering, a full SYN queue, a full conntrack table; the alerts that pin one of these mute this one.`,
+		Params: []Param{
+			{Name: "min_rate", Default: "0", Kind: Number, Help: "Ignored SYNs per second tolerated."},
 		},
 	},
 	{
@@ -98,7 +113,7 @@ and on (<<node>>, netns, peer, direction)
 		// that is loss (MTU, firewall, congestion), not a hang.
 		Expr: `
 sum by (<<node>>, netns, peer, role) (
-  rate(<<m "netcause_peer_unanswered_requests_total">>[<<window>>])
+  rate(<<m "netcause_peer_requests_unanswered_total">>[<<window>>])
 ) > <<p "min_rate">>
 unless on (<<node>>, netns, peer)
   sum by (<<node>>, netns, peer) (rate(<<m "netcause_peer_retransmits_total">>[<<window>>])) > 0`,
