@@ -86,6 +86,8 @@ type firewallCollector struct {
 	logger   *slog.Logger
 	maxRules int
 	wait     time.Duration
+	// collectFn is collect; tests slow it down.
+	collectFn func(*fwState, *fwSources) *fwView
 
 	mu     sync.Mutex
 	states map[string]*fwState
@@ -98,6 +100,7 @@ func newFirewallCollector(logger *slog.Logger) (Collector, error) {
 		wait:     *firewallWait,
 		states:   map[string]*fwState{},
 	}
+	c.collectFn = c.collect
 	// Unparsed flags (tests, benchmarks) are zero.
 	if c.maxRules <= 0 {
 		c.maxRules = defaultFirewallMaxRules
@@ -161,7 +164,7 @@ func (c *firewallCollector) Update(t netns.Target, ch chan<- prometheus.Metric) 
 		done := make(chan struct{})
 		st.running = done
 		go func() {
-			v := c.collect(st, src)
+			v := c.collectFn(st, src)
 			src.close()
 			st.mu.Lock()
 			st.view = v

@@ -1,0 +1,205 @@
+package collector
+
+import (
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netcause/netcause/internal/netns"
+)
+
+func rule(chain, ident string, counted bool, packets uint64) fwRule {
+	return fwRule{family: "ipv4", table: "filter", chain: chain, verdict: "drop", backend: backendLegacy,
+		ident: ident, text: "-A " + chain + " " + ident, counted: counted, packets: packets, bytes: packets * 100}
+}
+
+func TestAggregateFirewall(t *testing.T) {
+	key := func(chain, r string) string {
+		return `{backend="iptables-legacy",chain="` + chain + `",family="ipv4",netns="ns",rule="` + r + `",table="filter",verdict="drop"}`
+	}
+	info := func(chain, r, text string) string {
+		return `netcause_firewall_rule_info{backend="iptables-legacy",chain="` + chain + `",family="ipv4",netns="ns",rule="` + r +
+			`",table="filter",text="` + text + `",verdict="drop"}`
+	}
+	uncounted := func(chain string) string {
+		return `netcause_firewall_uncounted_rules{backend="iptables-legacy",chain="` + chain + `",family="ipv4",netns="ns",table="filter",verdict="drop"}`
+	}
+	const p = "netcause_firewall_discarded_packets_total"
+	const b = "netcause_firewall_discarded_bytes_total"
+	cases := []struct {
+		name  string
+		rules []fwRule
+		max   int
+		prev  map[fwKey]bool
+		want  map[string]float64
+	}{
+		{
+			name: "shared identity summed, uncounted rule, policy",
+			rules: []fwRule{rule("INPUT", "a", true, 10), rule("INPUT", "a", true, 5), rule("INPUT", "b", false, 0),
+				rule("FORWARD", rulePolicy, true, 7)},
+			max: 10,
+			want: map[string]float64{
+				p + key("INPUT", "a"): 15, b + key("INPUT", "a"): 1500,
+				p + key("FORWARD", rulePolicy): 7, b + key("FORWARD", rulePolicy): 700,
+				info("INPUT", "a", "-A INPUT a (and 1 more rules with this identity)"): 1,
+				info("INPUT", "b", "-A INPUT b"):                                        1,
+				uncounted("INPUT"):                                                      1,
+				`netcause_firewall_rules_overflowed{netns="ns"}`:                        0,
+			},
+		},
+		{
+			name: "cap: the first identities in order, the rest summed per chain",
+			rules: []fwRule{rule("X", "a", true, 1), rule("X", "b", true, 2), rule("X", "c", true, 4), rule("X", "d", true, 8),
+				rule("X", "d", true, 16), rule("X", "e", false, 0), rule("FORWARD", rulePolicy, true, 3)},
+			max: 2,
+			want: map[string]float64{
+				p + key("X", "a"): 1, b + key("X", "a"): 100, p + key("X", "b"): 2, b + key("X", "b"): 200,
+				p + key("X", ruleOverflow): 28, b + key("X", ruleOverflow): 2800,
+				p + key("FORWARD", rulePolicy): 3, b + key("FORWARD", rulePolicy): 300,
+				info("X", "a", "-A X a"): 1, info("X", "b", "-A X b"): 1,
+				uncounted("X"): 1,
+				`netcause_firewall_rules_overflowed{netns="ns"}`: 4,
+			},
+		},
+		{
+			name:  "cap: identities shown last time keep their series",
+			rules: []fwRule{rule("X", "new", true, 1), rule("X", "a", true, 2), rule("X", "b", true, 4)},
+			max:   2,
+			prev:  map[fwKey]bool{{"ipv4", "filter", "X", "drop", backendLegacy, "b"}: true},
+			want: map[string]float64{
+				p + key("X", "b"): 4, b + key("X", "b"): 400, p + key("X", "new"): 1, b + key("X", "new"): 100,
+				p + key("X", ruleOverflow): 2, b + key("X", ruleOverflow): 200,
+				info("X", "b", "-A X b"): 1, info("X", "new", "-A X new"): 1,
+				`netcause_firewall_rules_overflowed{netns="ns"}`: 1,
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := aggregateFirewall(&fwRead{rules: c.rules}, c.max, c.prev)
+			got := gatherValues(t, func(ch chan<- prometheus.Metric) { v.emit("ns", ch) })
+			for k := range got {
+				if strings.Contains(k, "timestamp") || strings.Contains(k, "duration") {
+					delete(got, k)
+				}
+			}
+			for k, w := range c.want {
+				if g, ok := got[k]; !ok || g != w {
+					t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)
+				}
+			}
+			for k := range got {
+				if _, ok := c.want[k]; !ok {
+					t.Errorf("unexpected series %s = %v", k, got[k])
+				}
+			}
+			for k := range v.shown {
+				if k.rule == rulePolicy || k.rule == ruleOverflow {
+					t.Errorf("%v remembered as shown", k)
+				}
+			}
+		})
+	}
+}
+
+func TestHashIdent(t *testing.T) {
+	if got := hashIdent(0x0123456789abcdef); got != "01234567" {
+		t.Errorf("hashIdent = %q", got)
+	}
+}
+
+// A collection slower than the scrape: the scrape does not wait past
+// c.wait, serves the last complete result with its own timestamp, and never
+// starts a second collection while one runs. The collections read the test
+// process's own namespace for real; only their start is held back.
+func TestFirewallServesLastResultWhenSlow(t *testing.T) {
+	c, err := newFirewallCollector(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := c.(*firewallCollector)
+	fc.wait = 100 * time.Millisecond
+	gate := make(chan struct{})
+	var running, maxRunning, calls atomic.Int32
+	fc.collectFn = func(st *fwState, src *fwSources) *fwView {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			m := maxRunning.Load()
+			if n <= m || maxRunning.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		calls.Add(1)
+		<-gate
+		return fc.collect(st, src)
+	}
+	self := netns.Target{Name: "self", Kind: "self"}
+	update := func() (map[string]float64, time.Duration, error) {
+		var err error
+		start := time.Now()
+		got := gatherValues(t, func(ch chan<- prometheus.Metric) { err = fc.Update(self, ch) })
+		return got, time.Since(start), err
+	}
+	const stamp = `netcause_firewall_last_success_timestamp_seconds{netns="self"}`
+
+	for i := 0; i < 3; i++ {
+		_, took, err := update()
+		if err != errFirewallFirstRun {
+			t.Fatalf("scrape %d during the first collection: %v, want errFirewallFirstRun", i, err)
+		}
+		if took > 2*time.Second {
+			t.Errorf("scrape waited %v for a collection held back, limit %v", took, fc.wait)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d collections started, want 1 while the first runs", calls.Load())
+	}
+
+	gate <- struct{}{} // the first collection finishes
+	waitFor(t, func() bool { return running.Load() == 0 || calls.Load() > 1 })
+	time.Sleep(50 * time.Millisecond)
+	got, _, err := update() // starts the second, held back; serves the first
+	if err != nil && !strings.Contains(err.Error(), "neither") {
+		t.Logf("first collection's error: %v", err)
+	}
+	first, ok := got[stamp]
+	if !ok {
+		t.Fatalf("no timestamp served: %v", got)
+	}
+	if age := float64(time.Now().UnixNano())/1e9 - first; age < 0.1 {
+		t.Errorf("served result is %.3fs old; the second collection is held back, so it must be the first one's", age)
+	}
+	again, _, _ := update()
+	if again[stamp] != first {
+		t.Errorf("timestamp moved from %v to %v while no collection finished", first, again[stamp])
+	}
+	if calls.Load() != 2 {
+		t.Errorf("%d collections started, want 2", calls.Load())
+	}
+
+	close(gate) // every collection runs freely from here
+	waitFor(t, func() bool { return running.Load() == 0 })
+	got, _, _ = update()
+	if got[stamp] <= first {
+		t.Errorf("timestamp %v not newer than %v after collections completed", got[stamp], first)
+	}
+	if maxRunning.Load() != 1 {
+		t.Errorf("%d collections ran at once", maxRunning.Load())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
