@@ -46,9 +46,9 @@ func TestAggregateFirewall(t *testing.T) {
 				p + key("INPUT", "a"): 15, b + key("INPUT", "a"): 1500,
 				p + key("FORWARD", rulePolicy): 7, b + key("FORWARD", rulePolicy): 700,
 				info("INPUT", "a", "-A INPUT a (and 1 more rules with this identity)"): 1,
-				info("INPUT", "b", "-A INPUT b"):                                        1,
-				uncounted("INPUT"):                                                      1,
-				`netcause_firewall_rules_overflowed{netns="ns"}`:                        0,
+				info("INPUT", "b", "-A INPUT b"):                                       1,
+				uncounted("INPUT"):                                                     1,
+				`netcause_firewall_rules_overflowed{netns="ns"}`:                       0,
 			},
 		},
 		{
