@@ -233,6 +233,7 @@ type unitTestFile struct {
 	Tests     []struct {
 		Name          string `yaml:"name"`
 		AlertRuleTest []struct {
+			EvalTime  string `yaml:"eval_time"`
 			Alertname string `yaml:"alertname"`
 			ExpAlerts []any  `yaml:"exp_alerts"`
 		} `yaml:"alert_rule_test"`
@@ -243,11 +244,14 @@ type unitTestFile struct {
 }
 
 // TestUnitTestCoverage requires, for every alert, a promtool case where it
-// fires and one where it stays silent (before its for, or on a neighbouring
-// cause's series), and a promql_expr_test for every recording rule.
+// fires, an earlier evaluation of the same scenario where it is still silent
+// (before its for has passed), at least one more silent case (a
+// neighbouring cause's series), and a promql_expr_test for every recording
+// rule.
 func TestUnitTestCoverage(t *testing.T) {
 	files, _ := filepath.Glob("tests/*.test.yml")
 	fires, silent, exprs := map[string]int{}, map[string]int{}, []string{}
+	beforeFor := map[string]bool{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -267,6 +271,19 @@ func TestUnitTestCoverage(t *testing.T) {
 				} else {
 					silent[at.Alertname]++
 				}
+				if len(at.ExpAlerts) == 0 {
+					continue
+				}
+				fired, err := model.ParseDuration(at.EvalTime)
+				if err != nil {
+					t.Fatalf("%s: %q: %v", f, tc.Name, err)
+				}
+				for _, other := range tc.AlertRuleTest {
+					d, err := model.ParseDuration(other.EvalTime)
+					if err == nil && other.Alertname == at.Alertname && len(other.ExpAlerts) == 0 && d < fired {
+						beforeFor[at.Alertname] = true
+					}
+				}
 			}
 			for _, pt := range tc.PromqlExprTest {
 				exprs = append(exprs, pt.Expr)
@@ -276,6 +293,9 @@ func TestUnitTestCoverage(t *testing.T) {
 	for _, a := range rules.Alerts() {
 		if fires[a.Name] == 0 {
 			t.Errorf("%s: no promtool test shows it firing", a.Name)
+		}
+		if !beforeFor[a.Name] {
+			t.Errorf("%s: no promtool test shows it silent before it fires in the same scenario (its for)", a.Name)
 		}
 		if silent[a.Name] < 2 {
 			t.Errorf("%s: %d promtool tests show it silent; want one before its for and one per neighbouring cause", a.Name, silent[a.Name])
