@@ -86,6 +86,19 @@ sum by (<<node>>, netns, backend, family, table, chain, verdict) (
 		Description: `{{ $value }} {{ $labels.verdict }} rules or policies in {{ $labels.backend }} {{ $labels.family }} {{ $labels.table }}/{{ $labels.chain }} (netns {{ $labels.netns }}, {{ $labels.instance }}) count nothing (an nftables rule without a counter statement, a base chain without counters): what they discard cannot be seen, so a drop there will not alert.`,
 	},
 	{
+		Name: "NetcauseFirewallCountersStale", Cause: BlindSpot, Layer: Netfilter, Severity: Warning, For: 10 * time.Minute,
+		// A collection slower than the scrape serves its last result; one
+		// that never completes leaves every rule's counter frozen, and a
+		// frozen counter reads as "drops nothing".
+		Expr: `
+time() - max by (<<node>>, netns) (<<m "netcause_firewall_last_success_timestamp_seconds">>) > <<p "max_age">>`,
+		Summary:     `Firewall counters in {{ $labels.netns }} on {{ $labels.instance }} are stale`,
+		Description: `The firewall counters netcause serves for netns {{ $labels.netns }} on {{ $labels.instance }} were last read completely {{ $value | humanizeDuration }} ago: the collection does not finish (a huge ruleset, a stuck backend). Until it does, a rule that starts dropping will not alert.`,
+		Params: []Param{
+			{Name: "max_age", Default: "300", Kind: Number, Help: "Seconds since the last complete firewall collection."},
+		},
+	},
+	{
 		Name: "NetcauseConntrackDropping", Cause: catalog.ConntrackFull, Layer: Netfilter, Severity: Critical, For: time.Minute,
 		Expr:        `<<ConntrackDropsRate>> > <<p "min_rate">>`,
 		Summary:     `Conntrack table full: new flows dropped on {{ $labels.instance }}`,
