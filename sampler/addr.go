@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -17,6 +18,14 @@ func AddrFrom4(b []byte) Addr {
 	a[10], a[11] = 0xff, 0xff
 	copy(a[12:], b)
 	return a
+}
+
+// putAddr4 writes the v4-mapped form of a 4-byte address in two stores,
+// which matters at millions of packets a second.
+func putAddr4(a *Addr, b []byte) {
+	le := binary.LittleEndian
+	le.PutUint64(a[0:], 0)
+	le.PutUint64(a[8:], 0xffff<<16|uint64(le.Uint32(b))<<32)
 }
 
 // AddrFrom16 returns a 16-byte address as is.

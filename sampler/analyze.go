@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sort"
+	"runtime"
 	"time"
 )
 
@@ -64,6 +64,11 @@ func ReadCapture(r io.Reader, o AnalyzeOptions) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ReadSource(src, o)
+}
+
+// ReadSource is ReadCapture on an opened Source (see NewSourceBytes).
+func ReadSource(src *Source, o AnalyzeOptions) (*Analysis, error) {
 	dec := NewDecoder()
 	if !dec.SupportsLinkType(src.LinkType()) {
 		return nil, fmt.Errorf("%w %v (%d): netcause reads Ethernet, Linux cooked, loopback and raw IP captures",
@@ -81,34 +86,93 @@ func ReadCapture(r io.Reader, o AnalyzeOptions) (*Analysis, error) {
 	tr := NewTracker(Config{
 		MaxConnections:  maxConns,
 		ResponseTimeout: resp,
-		OnEnd:           func(r *ConnRecord) { a.Records = append(a.Records, *r) },
+		// Records land at their serial: in order of first packet, with no
+		// sort at the end.
+		OnEnd: func(r *ConnRecord) {
+			for uint64(len(a.Records)) <= r.Serial {
+				a.Records = append(a.Records, ConnRecord{})
+			}
+			a.Records[r.Serial] = *r
+		},
 	})
 	tr.cfg.OnICMP = func(p *Packet) {
-		key, _ := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		key, _ := newKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		a.ICMP = append(a.ICMP, ICMPRecord{
 			TS: p.TS, Kind: p.ICMP, From: p.ICMPFrom, Proto: p.InnerProto, MTU: p.MTU,
 			Src: Endpoint{p.Src, p.SrcPort}, Dst: Endpoint{p.Dst, p.DstPort},
 			Connected: p.InnerProto == 6 && tr.tbl.lookup(&key, key.hash(tr.tbl.seed)) >= 0,
 		})
 	}
-	var p Packet
-	for {
+	if runtime.GOMAXPROCS(0) > 1 {
+		// Reading and decoding on one core, the connection logic on
+		// another: decoded packets hold no reference to the input, so they
+		// travel in batches.
+		full, free := make(chan *packetBatch, 4), make(chan *packetBatch, 4)
+		for range cap(free) {
+			free <- &packetBatch{}
+		}
+		go func() {
+			defer close(full)
+			for {
+				b := <-free
+				more := a.decodeBatch(src, dec, b, o.Progress)
+				full <- b
+				if !more {
+					return
+				}
+			}
+		}()
+		for b := range full {
+			for i := range b.n {
+				tr.Handle(&b.pkts[i], false)
+			}
+			free <- b
+		}
+	} else {
+		b := &packetBatch{}
+		for more := true; more; {
+			more = a.decodeBatch(src, dec, b, o.Progress)
+			for i := range b.n {
+				tr.Handle(&b.pkts[i], false)
+			}
+		}
+	}
+	tr.Flush()
+	a.Counters = tr.C
+	if o.Progress != nil {
+		o.Progress(src.Offset())
+	}
+	return a, nil
+}
+
+// packetBatch carries decoded packets from the reader to the tracker.
+type packetBatch struct {
+	pkts [256]Packet
+	n    int
+}
+
+// decodeBatch fills b with the next TCP segments and ICMP errors of src,
+// and reports whether the capture goes on.
+func (a *Analysis) decodeBatch(src *Source, dec *Decoder, b *packetBatch, progress func(int64)) bool {
+	b.n = 0
+	for b.n < len(b.pkts) {
 		data, ts, lt, err := src.Next()
 		if err != nil {
 			if err != io.EOF {
 				a.Err = err
 			}
-			break
+			return false
 		}
 		if a.Packets == 0 {
 			a.First = ts
 		}
 		a.Packets++
 		a.Last = ts
-		if o.Progress != nil && a.Packets&0xffff == 0 {
-			o.Progress(src.Offset())
+		if progress != nil && a.Packets&0xffff == 0 {
+			progress(src.Offset())
 		}
-		if err := dec.Decode(data, lt, &p); err != nil {
+		p := &b.pkts[b.n]
+		if err := dec.Decode(data, lt, p); err != nil {
 			a.Undecodable++
 			continue
 		}
@@ -116,21 +180,24 @@ func ReadCapture(r io.Reader, o AnalyzeOptions) (*Analysis, error) {
 			continue
 		}
 		p.TS = ts
-		tr.Handle(&p, false)
+		b.n++
 	}
-	tr.Flush()
-	a.Counters = tr.C
-	sort.SliceStable(a.Records, func(i, j int) bool { return a.Records[i].Start < a.Records[j].Start })
-	if o.Progress != nil {
-		o.Progress(src.Offset())
-	}
-	return a, nil
+	return true
 }
 
 // Analyze reads a capture and summarises it. When the file breaks part
 // way, the report covers what came before and the error is returned too.
 func Analyze(r io.Reader, o AnalyzeOptions) (*Report, error) {
-	a, err := ReadCapture(r, o)
+	src, err := NewSource(r)
+	if err != nil {
+		return nil, err
+	}
+	return AnalyzeSource(src, o)
+}
+
+// AnalyzeSource is Analyze on an opened Source.
+func AnalyzeSource(src *Source, o AnalyzeOptions) (*Report, error) {
+	a, err := ReadSource(src, o)
 	if err != nil {
 		return nil, err
 	}

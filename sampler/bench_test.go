@@ -24,7 +24,7 @@ var benchCapture = sync.OnceValue(func() []byte {
 })
 
 // BenchmarkOffline is the offline analysis per packet: read from a pcap
-// in memory, decode, and run the full connection logic (table, sequence
+// in memory (as netcause analyze reads a file it maps), decode, and run the full connection logic (table, sequence
 // analysis, handshake and response timing, per-connection records). One
 // op is one packet.
 func BenchmarkOffline(b *testing.B) {
@@ -37,7 +37,7 @@ func BenchmarkOffline(b *testing.B) {
 		OnEnd:           func(r *sampler.ConnRecord) { records = append(records, *r) },
 	})
 	open := func() *sampler.Source {
-		s, err := sampler.NewSource(bytes.NewReader(file))
+		s, err := sampler.NewSourceBytes(file)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,10 +10,11 @@ type conn struct {
 
 	h            [2]half
 	flags        uint32
-	completeness uint8 // Wireshark's tcp.completeness bits
-	clientSide   uint8 // the side that sent the SYN (or was guessed to)
-	localSide    uint8 // the side that is this host (live capture)
-	peer         int32 // peer slot, or otherPeer
+	completeness uint8  // Wireshark's tcp.completeness bits
+	clientSide   uint8  // the side that sent the SYN (or was guessed to)
+	localSide    uint8  // the side that is this host (live capture)
+	peer         int32  // peer slot, or otherPeer
+	serial       uint64 // order of the connection's first packet, from 0
 
 	firstTS, lastTS int64
 	firstSyn        int64 // first SYN from the client

@@ -149,6 +149,18 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, p *Packet) error {
 	switch lt {
 	case layers.LinkTypeRaw, linkTypeIPv4, linkTypeIPv6, 12:
 		return d.DecodeIP(data, p)
+	case layers.LinkTypeEthernet:
+		// Untagged IP over Ethernet, nearly every packet, starts the IP
+		// parser past the 14-byte header: one layer fewer to dispatch.
+		if len(data) >= 15 {
+			switch uint16(data[12])<<8 | uint16(data[13]) {
+			case 0x0800:
+				return d.decode(d.ip4p, data[14:], p)
+			case 0x86dd:
+				return d.decode(d.ip6p, data[14:], p)
+			}
+		}
+		fallthrough
 	default:
 		if lt == d.lastLT && d.lastParser != nil {
 			parser = d.lastParser
@@ -251,7 +263,8 @@ func (d *Decoder) fillTCP(ipv6 bool, p *Packet) error {
 			seg = int(d.ip6.Length) - ext - hdr
 		}
 	} else {
-		p.Src, p.Dst = AddrFrom4(d.ip4.SrcIP), AddrFrom4(d.ip4.DstIP)
+		putAddr4(&p.Src, d.ip4.SrcIP)
+		putAddr4(&p.Dst, d.ip4.DstIP)
 		seg = int(d.ip4.Length) - int(d.ip4.IHL)*4 - hdr
 	}
 	if seg < 0 {

@@ -146,7 +146,7 @@ func readSegments(r io.Reader, max int) (*segCapture, error) {
 			c.err = fmt.Errorf("more than %d segments: the rest is not compared", max)
 			break
 		}
-		key, _ := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		key, _ := newKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		dc := open[key]
 		pureSyn := p.Flags&(FlagSYN|FlagACK) == FlagSYN
 		if dc != nil && pureSyn && (dc.closed || dc.haveISN[0] && p.Seq != dc.clientISN) {
@@ -337,7 +337,7 @@ func matchConns(as, bs []*dconn, m map[Addr]Addr) []connPair {
 			}
 		}
 		if found == nil {
-			k, _ := makeKey(mapAddr(a.client.Addr), mapAddr(a.server.Addr), a.client.Port, a.server.Port)
+			k, _ := newKey(mapAddr(a.client.Addr), mapAddr(a.server.Addr), a.client.Port, a.server.Port)
 			for _, b := range byKey[k] {
 				if !used[b] && (!a.haveISN[0] || !b.haveISN[0]) {
 					found, by = b, "address"

@@ -123,7 +123,7 @@ func TestFilterSamplesLikeTracker(t *testing.T) {
 			}
 			return AddrFrom16(ip)
 		}
-		k, _ := makeKey(toAddr(sip), toAddr(dip), sp, dp)
+		k, _ := newKey(toAddr(sip), toAddr(dip), sp, dp)
 		want := sampleHash(&k) < th
 		fwd := runFilter(t, prog, ipPacket(t, src, dst, FlagACK, 100)) > 0
 		rev := runFilter(t, prog, ipPacket(t, dst, src, FlagACK, 100)) > 0

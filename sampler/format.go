@@ -12,6 +12,7 @@ import (
 
 // WriteJSON writes the whole report as one JSON object.
 func (rep *Report) WriteJSON(w io.Writer) error {
+	rep.connections()
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
@@ -38,7 +39,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 		return f(*v)
 	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	for _, c := range rep.Connections {
+	for _, c := range rep.connections() {
 		avg, max := "", ""
 		var n uint64
 		if c.Response != nil {
@@ -101,15 +102,15 @@ func (rep *Report) WriteText(w io.Writer, maxConns int) error {
 	}
 	tw.Flush()
 
-	conns := rep.Connections
-	order := make([]int, 0, len(conns))
-	for i := range conns {
-		if len(conns[i].Causes) > 0 {
+	recs := rep.records
+	order := make([]int, 0, len(recs))
+	for i := range recs {
+		if len(connCauses(&recs[i])) > 0 {
 			order = append(order, i)
 		}
 	}
-	for i := range conns {
-		if len(conns[i].Causes) == 0 {
+	for i := range recs {
+		if len(connCauses(&recs[i])) == 0 {
 			order = append(order, i)
 		}
 	}
@@ -122,7 +123,7 @@ func (rep *Report) WriteText(w io.Writer, maxConns int) error {
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  CLIENT\tSERVER\tSTATE\tSYNS\tSYN->SYN-ACK\tSYN-ACK->ACK\tRETX c/s\tRST c/s\tRESPONSES\tNO REPLY\tMSS c/s\tCAUSES")
 	for _, i := range order {
-		c := conns[i]
+		c := connReport(&recs[i])
 		n := 0
 		if c.Response != nil {
 			n = c.Response.Count

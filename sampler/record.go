@@ -3,6 +3,8 @@ package sampler
 // ConnRecord is a finished connection, oriented client to server. Array
 // fields are indexed by sender: 0 the client, 1 the server.
 type ConnRecord struct {
+	// Serial numbers connections in the order their first packet came.
+	Serial         uint64
 	Client, Server Endpoint
 	// GuessedRoles: no SYN or SYN-ACK was seen, so the client was guessed
 	// from the ports.
@@ -52,6 +54,7 @@ func (r *ConnRecord) UnansweredSYN() bool { return r.Completeness == compSyn }
 func (c *conn) record() ConnRecord {
 	cs, ss := c.clientSide, c.serverSide()
 	r := ConnRecord{
+		Serial:       c.serial,
 		Client:       c.key.endpoint(cs),
 		Server:       c.key.endpoint(ss),
 		GuessedRoles: c.flags&cGuessedRoles != 0,

@@ -286,7 +286,7 @@ func inferLocal(recs []ConnRecord) []netip.Prefix {
 	var bs *score
 	for a, s := range scores {
 		if bs == nil || s.conns > bs.conns || s.conns == bs.conns && (s.opened > bs.opened ||
-			s.opened == bs.opened && compareEndpoint(a, 0, best, 0) < 0) {
+			s.opened == bs.opened && compareEndpoint(&a, 0, &best, 0) < 0) {
 			best, bs = a, s
 		}
 	}
@@ -295,6 +295,19 @@ func inferLocal(recs []ConnRecord) []netip.Prefix {
 	}
 	ip := best.Netip()
 	return []netip.Prefix{netip.PrefixFrom(ip, ip.BitLen())}
+}
+
+// connections fills Connections from the records, once: the text output
+// needs only the rows it prints, so building all of them waits until JSON
+// or CSV asks.
+func (rep *Report) connections() []ConnReport {
+	if rep.Connections == nil && len(rep.records) > 0 {
+		rep.Connections = make([]ConnReport, len(rep.records))
+		for i := range rep.records {
+			rep.Connections[i] = connReport(&rep.records[i])
+		}
+	}
+	return rep.Connections
 }
 
 // Report summarises the analysis per peer and per connection.
@@ -339,7 +352,6 @@ func (a *Analysis) Report(o AnalyzeOptions) *Report {
 		if m := minNonZero(r.MSS[0], r.MSS[1]); m != 0 && m < SmallMSSThreshold {
 			t.SmallMSS++
 		}
-		rep.Connections = append(rep.Connections, connReport(r))
 		rep.addToPeer(r, ls, o.PeerMap)
 	}
 	for _, e := range a.ICMP {

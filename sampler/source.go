@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -121,12 +122,28 @@ func recoverAsError(err *error) {
 	}
 }
 
+// NewSourceBytes reads a capture held in memory, typically a file mapped
+// with mmap: plain pcap records are then read without any copy.
+func NewSourceBytes(b []byte) (*Source, error) {
+	if len(b) >= 4 && !(b[0] == 0x1f && b[1] == 0x8b) && binary.LittleEndian.Uint32(b) != pcapngMagic {
+		r, err := newMemPcapReader(b)
+		if err != nil {
+			return nil, fmt.Errorf("capture file header: %w", err)
+		}
+		return &Source{raw: r, lt: r.linkType}, nil
+	}
+	return NewSource(bytes.NewReader(b))
+}
+
 // LinkType is the link type of the file (of its first interface for
 // pcapng).
 func (s *Source) LinkType() layers.LinkType { return s.lt }
 
 // Offset is the number of bytes of the (decompressed) stream consumed.
 func (s *Source) Offset() int64 {
+	if s.raw != nil && s.raw.mem != nil {
+		return int64(s.raw.off)
+	}
 	if s.gzip {
 		return s.counter.n // compressed bytes read: progress only
 	}
@@ -183,7 +200,10 @@ func (s *Source) read() (data []byte, ci gopacket.CaptureInfo, err error) {
 // the input buffer's, valid until the next call.
 type pcapReader struct {
 	br       *bufio.Reader
+	mem      []byte // the whole file, when read from memory instead of br
+	off      int    // next record in mem
 	order    binary.ByteOrder
+	big      bool // order is big-endian; tested inline, not through the interface
 	nanos    bool
 	snaplen  uint32
 	linkType layers.LinkType
@@ -199,6 +219,23 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 		return nil, err
 	}
 	r := &pcapReader{br: br}
+	if err := r.header(h); err != nil {
+		return nil, err
+	}
+	_, err = br.Discard(24)
+	return r, err
+}
+
+func newMemPcapReader(b []byte) (*pcapReader, error) {
+	if len(b) < 24 {
+		return nil, io.ErrUnexpectedEOF
+	}
+	r := &pcapReader{mem: b, off: 24}
+	return r, r.header(b[:24])
+}
+
+// header parses the 24-byte file header.
+func (r *pcapReader) header(h []byte) error {
 	switch binary.LittleEndian.Uint32(h) {
 	case 0xa1b2c3d4:
 		r.order = binary.LittleEndian
@@ -209,33 +246,60 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	case 0x4d3cb2a1:
 		r.order, r.nanos = binary.BigEndian, true
 	default:
-		return nil, fmt.Errorf("not a pcap or pcapng file (magic %x)", h[:4])
+		return fmt.Errorf("not a pcap or pcapng file (magic %x)", h[:4])
 	}
 	if major := r.order.Uint16(h[4:]); major != 2 {
-		return nil, fmt.Errorf("unknown pcap version %d", major)
+		return fmt.Errorf("unknown pcap version %d", major)
 	}
+	r.big = r.order == binary.BigEndian
 	r.snaplen = r.order.Uint32(h[16:])
 	// The upper bits of the link type field may carry FCS information.
 	r.linkType = layers.LinkType(r.order.Uint32(h[20:]) & 0x0fffffff)
-	_, err = br.Discard(24)
-	return r, err
+	return nil
 }
 
 func (r *pcapReader) next() ([]byte, int64, error) {
-	h, err := r.br.Peek(16)
-	if err != nil {
-		if err == io.EOF && len(h) > 0 {
-			err = io.ErrUnexpectedEOF
+	var h []byte
+	if r.mem != nil {
+		switch rest := len(r.mem) - r.off; {
+		case rest == 0:
+			return nil, 0, io.EOF
+		case rest < 16:
+			return nil, 0, io.ErrUnexpectedEOF
 		}
-		return nil, 0, err
+		h = r.mem[r.off : r.off+16]
+	} else {
+		var err error
+		if h, err = r.br.Peek(16); err != nil {
+			if err == io.EOF && len(h) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, 0, err
+		}
 	}
-	sec, frac := int64(r.order.Uint32(h[0:])), int64(r.order.Uint32(h[4:]))
-	caplen, origlen := r.order.Uint32(h[8:]), r.order.Uint32(h[12:])
+	u32 := binary.LittleEndian.Uint32
+	if r.big {
+		u32 = binary.BigEndian.Uint32
+	}
+	sec, frac := int64(u32(h[0:])), int64(u32(h[4:]))
+	caplen, origlen := u32(h[8:]), u32(h[12:])
 	if caplen > max(r.snaplen, maxRecord) {
 		return nil, 0, fmt.Errorf("record length %d exceeds the snap length %d", caplen, r.snaplen)
 	}
 	if caplen > origlen {
 		return nil, 0, fmt.Errorf("record length %d exceeds the packet length %d", caplen, origlen)
+	}
+	if !r.nanos {
+		frac *= 1000
+	}
+	if r.mem != nil {
+		end := r.off + 16 + int(caplen)
+		if end > len(r.mem) {
+			return nil, 0, io.ErrUnexpectedEOF
+		}
+		rec := r.mem[r.off+16 : end]
+		r.off = end
+		return rec, sec*1e9 + frac, nil
 	}
 	if int(16+caplen) > r.br.Size() {
 		return nil, 0, fmt.Errorf("record length %d exceeds the read buffer", caplen)
@@ -246,9 +310,6 @@ func (r *pcapReader) next() ([]byte, int64, error) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, 0, err
-	}
-	if !r.nanos {
-		frac *= 1000
 	}
 	_, _ = r.br.Discard(16 + int(caplen))
 	return rec[16:], sec*1e9 + frac, nil

@@ -13,18 +13,30 @@ type flowKey struct {
 	pa, pb uint16
 }
 
-// makeKey returns the key of p's connection and the direction of p: 0 when
-// p goes from key.a to key.b, 1 otherwise.
-func makeKey(src, dst Addr, sport, dport uint16) (flowKey, uint8) {
-	if c := compareEndpoint(src, sport, dst, dport); c <= 0 {
-		return flowKey{a: src, b: dst, pa: sport, pb: dport}, 0
+// makeKey fills k with the key of a packet's connection and returns the
+// packet's direction: 0 when it goes from k.a to k.b, 1 otherwise.
+func makeKey(k *flowKey, src, dst *Addr, sport, dport uint16) uint8 {
+	if compareEndpoint(src, sport, dst, dport) <= 0 {
+		k.a, k.b, k.pa, k.pb = *src, *dst, sport, dport
+		return 0
 	}
-	return flowKey{a: dst, b: src, pa: dport, pb: sport}, 1
+	k.a, k.b, k.pa, k.pb = *dst, *src, dport, sport
+	return 1
 }
 
-func compareEndpoint(a Addr, pa uint16, b Addr, pb uint16) int {
+// newKey is makeKey for callers off the hot path.
+func newKey(src, dst Addr, sport, dport uint16) (flowKey, uint8) {
+	var k flowKey
+	d := makeKey(&k, &src, &dst, sport, dport)
+	return k, d
+}
+
+// compareEndpoint orders endpoints; any total order would do, so the
+// words are compared as loaded, without byte swapping.
+func compareEndpoint(a *Addr, pa uint16, b *Addr, pb uint16) int {
+	le := binary.LittleEndian
 	for i := 0; i < 16; i += 8 {
-		x, y := binary.BigEndian.Uint64(a[i:]), binary.BigEndian.Uint64(b[i:])
+		x, y := le.Uint64(a[i:]), le.Uint64(b[i:])
 		if x != y {
 			if x < y {
 				return -1

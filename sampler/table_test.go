@@ -15,7 +15,7 @@ func TestTableAgainstMap(t *testing.T) {
 	model := map[flowKey]int32{}
 	randKey := func() flowKey {
 		// Few distinct values, so keys collide and probe chains form.
-		k, _ := makeKey(AddrFrom4([]byte{10, 0, 0, byte(r.IntN(8))}), AddrFrom4([]byte{10, 0, 1, byte(r.IntN(8))}),
+		k, _ := newKey(AddrFrom4([]byte{10, 0, 0, byte(r.IntN(8))}), AddrFrom4([]byte{10, 0, 1, byte(r.IntN(8))}),
 			uint16(r.IntN(200)), 80)
 		return k
 	}
@@ -54,7 +54,7 @@ func TestTableLRU(t *testing.T) {
 	tbl := newTable(3)
 	keys := make([]flowKey, 4)
 	for i := range keys {
-		keys[i], _ = makeKey(AddrFrom4([]byte{10, 0, 0, byte(i)}), AddrFrom4([]byte{10, 0, 1, 1}), 1000, 80)
+		keys[i], _ = newKey(AddrFrom4([]byte{10, 0, 0, byte(i)}), AddrFrom4([]byte{10, 0, 1, 1}), 1000, 80)
 	}
 	var idx [3]int32
 	for i := range 3 {

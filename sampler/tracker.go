@@ -104,7 +104,8 @@ func (t *Tracker) Handle(p *Packet, outgoing bool) {
 }
 
 func (t *Tracker) tcp(p *Packet, outgoing bool) {
-	key, side := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	var key flowKey
+	side := makeKey(&key, &p.Src, &p.Dst, p.SrcPort, p.DstPort)
 	h := key.hash(t.tbl.seed)
 	idx := t.tbl.lookup(&key, h)
 	if idx >= 0 && p.Flags&(FlagSYN|FlagACK) == FlagSYN && t.reused(&t.tbl.conns[idx], side, p) {
@@ -137,6 +138,7 @@ func (t *Tracker) reused(c *conn, side uint8, p *Packet) bool {
 
 // start fills a new connection from its first packet.
 func (t *Tracker) start(c *conn, side uint8, p *Packet, outgoing bool) {
+	c.serial = t.C.Connections
 	t.C.Connections++
 	c.firstTS, c.lastTS = p.TS, p.TS
 	c.peer = otherPeer
@@ -351,7 +353,7 @@ func (t *Tracker) icmp(p *Packet) {
 	}
 	peer := otherPeer
 	if p.InnerProto == 6 {
-		key, _ := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		key, _ := newKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		if idx := t.tbl.lookup(&key, key.hash(t.tbl.seed)); idx >= 0 {
 			c := &t.tbl.conns[idx]
 			c.icmp++
