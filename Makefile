@@ -90,3 +90,34 @@ $(PINT): alerts/tools/go.mod alerts/tools/go.sum
 
 lint-alerts: $(PINT)
 	$(PINT) --offline --no-color --config alerts/pint.hcl lint alerts/netcause.rules.yml
+
+# Container image from the Dockerfile, with docker (when its daemon
+# answers), podman or buildah. GO_IMAGE replaces the build stage's Go image
+# (e.g. one of your own where no registry is reachable).
+IMAGE     ?= netcause_exporter:$(VERSION)
+GO_IMAGE  ?=
+IMAGE_ARGS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+             --build-arg BRANCH=$(BRANCH) --build-arg BUILD_DATE=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
+             $(if $(GO_IMAGE),--build-arg GO_IMAGE=$(GO_IMAGE)) -t $(IMAGE) -f Dockerfile .
+
+.PHONY: image test-deploy
+
+image:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		echo "docker build $(IMAGE_ARGS)"; docker build $(IMAGE_ARGS); \
+	elif command -v podman >/dev/null 2>&1; then \
+		echo "podman build $(IMAGE_ARGS)"; podman build $(IMAGE_ARGS); \
+	elif command -v buildah >/dev/null 2>&1; then \
+		echo "buildah bud $(IMAGE_ARGS)"; buildah bud $(IMAGE_ARGS); \
+	else \
+		echo "make image: needs docker (with a running daemon), podman or buildah" >&2; exit 1; \
+	fi
+
+# Deployment checks (docs/deploy.md): chart lint and render, server-side
+# dry-run against a kube-apiserver and etcd on loopback, image build and run
+# with buildah, capability lists and least privilege, systemd unit, web
+# config. tools.sh builds helm, kube-apiserver, kubectl and etcd once into
+# test/deploy/.bin (several minutes cold) and reuses them.
+test-deploy:
+	test/deploy/tools.sh
+	cd test/deploy && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
