@@ -18,8 +18,11 @@ import (
 
 // An exporter run sees, for the namespaces this test made (and the host's):
 // which metric families it exported per netns, and its blind spots.
+// Families are compared only in the test's own namespaces, where no traffic
+// flows; in the host namespace other work on the machine makes per-peer
+// series come and go between two runs.
 type view struct {
-	families    map[string]bool   // "family netns"
+	families    map[string]bool   // "family netns", not for host
 	unavailable map[string]string // "collector netns" -> reason
 	log         string
 }
@@ -48,7 +51,9 @@ func parseView(body string, mine []string) view {
 			v.unavailable[labels["collector"]+" "+ns] = labels["reason"]
 			continue
 		}
-		v.families[m[1]+" "+ns] = true
+		if ns != "host" {
+			v.families[m[1]+" "+ns] = true
+		}
 	}
 	return v
 }
@@ -171,7 +176,7 @@ func TestLeastPrivilege(t *testing.T) {
 	mine := []string{"host", named, unnamed}
 
 	root := exporterAs(t, nil, mine)
-	for _, ns := range mine {
+	for _, ns := range mine[1:] {
 		if !slices.ContainsFunc(mapKeys(root.families), func(k string) bool { return strings.HasSuffix(k, " "+ns) }) {
 			t.Fatalf("as root the exporter exported nothing for netns %q; the test setup is broken:\n%s", ns, root.log)
 		}
