@@ -67,6 +67,7 @@ var (
 	samplerEvicted     = samplerMetric("connections_evicted_total", prometheus.CounterValue, "Connections dropped from the table before their end because it was full.")
 	samplerPeers       = samplerMetric("peers", prometheus.GaugeValue, "Peers with their own series now, at most --sampler.max-peers; the rest are peer=\"other\".")
 	samplerRatio       = samplerMetric("sample_ratio", prometheus.GaugeValue, "Share of connections whose data packets are analysed (--sampler.rate).")
+	samplerCPU         = samplerMetric("cpu_seconds_total", prometheus.CounterValue, "CPU time of the namespace's capture thread: reading the ring, decoding, tracking.")
 )
 
 var (
@@ -127,6 +128,7 @@ func emitSampler(ch chan<- prometheus.Metric, ns string, s *sampler.LiveStats, c
 		rate = 1
 	}
 	samplerRatio.Emit(ch, rate, ns)
+	samplerCPU.Emit(ch, s.CPU.Seconds(), ns)
 	for i := range s.Peers {
 		emitPeer(ch, ns, &s.Peers[i])
 	}

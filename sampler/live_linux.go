@@ -3,6 +3,7 @@ package sampler
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,9 +71,12 @@ type LiveStats struct {
 	Undecodable   uint64
 	KernelPackets uint64 // passed the kernel filter (dropped ones included)
 	KernelDrops   uint64 // dropped by the kernel: the ring was full
-	Tracker       Counters
-	Connections   int // tracked now
-	Peers         []PeerSnapshot
+	// CPU is the time the capture thread has spent, decoding and
+	// tracking included.
+	CPU         time.Duration
+	Tracker     Counters
+	Connections int // tracked now
+	Peers       []PeerSnapshot
 	// Err is why capture stopped, nil while it runs.
 	Err error
 }
@@ -179,7 +183,11 @@ func (l *Live) isLocal(src, dst Addr, outgoing bool) bool {
 
 func (l *Live) run() {
 	defer close(l.done)
+	// One thread does all the work, so its CPU time is the sampler's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	lastRefresh, lastTick := time.Now(), time.Now()
+	var ru unix.Rusage
 	for !l.stop.Load() {
 		ready, err := l.ring.wait(pollTimeout)
 		if err != nil {
@@ -194,6 +202,9 @@ func (l *Live) run() {
 		if now.Sub(lastTick) >= time.Second {
 			l.tr.Tick(now.UnixNano())
 			lastTick = now
+		}
+		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
+			l.stats.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 		l.mu.Unlock()
 		if now.Sub(lastRefresh) >= l.refresh {

@@ -85,52 +85,58 @@ func mum(a, b uint64) uint64 {
 }
 
 // table is a capped connection table: open addressing with linear probing
-// over a slot array, conns in an arena indexed by int32, and an LRU list
-// through the arena to evict the least recently seen connection when the
-// cap is reached. The arena grows by doubling up to the cap, so a small
-// capture costs little; once grown nothing is allocated.
+// over a slot array, conns in an arena of fixed-size chunks indexed by
+// int32, and an LRU list through the arena to evict the least recently
+// seen connection when the cap is reached. Chunks are added as the table
+// fills and never moved, so growing copies nothing and leaves no garbage;
+// the slot array is rebuilt twice as large when it passes half full.
 type table struct {
-	slots []uint64 // 0: empty; else hash tag (high 32 bits) | arena index+1
-	mask  uint64
-	conns []conn
-	free  []int32 // freed arena entries
-	max   int
+	slots  []uint64 // 0: empty; else hash tag (high 32 bits) | arena index+1
+	mask   uint64
+	chunks [][]conn
+	used   int     // arena entries handed out so far
+	free   []int32 // freed arena entries
+	max    int
 	// LRU list: head is the most recently touched, tail the least.
 	head, tail int32
 	n          int
 	seed       uint64
 }
 
-const initialTable = 1024
+const (
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
+)
 
 func newTable(capacity int) *table {
 	if capacity < 1 {
 		capacity = 1
 	}
 	t := &table{max: capacity, head: -1, tail: -1, seed: rand.Uint64()}
-	t.grow(min(capacity, initialTable))
+	t.rehash(min(capacity, chunkSize))
 	return t
 }
 
-// grow makes room for size conns and rehashes the slot array to at least
-// twice that, keeping probe chains short.
-func (t *table) grow(size int) {
-	conns := make([]conn, len(t.conns), size)
-	copy(conns, t.conns)
-	t.conns = conns
+// conn returns the connection at arena index idx.
+func (t *table) conn(idx int32) *conn {
+	return &t.chunks[idx>>chunkBits][idx&(chunkSize-1)]
+}
+
+// rehash rebuilds the slot array for up to size conns, at most half full.
+func (t *table) rehash(size int) {
 	n := 1
 	for n < size*2 {
 		n <<= 1
 	}
 	t.slots = make([]uint64, n)
 	t.mask = uint64(n - 1)
-	for idx := t.head; idx >= 0; idx = t.conns[idx].next {
+	for idx := t.head; idx >= 0; idx = t.conn(idx).next {
 		t.place(idx)
 	}
 }
 
 func (t *table) place(idx int32) {
-	h := t.conns[idx].hash
+	h := t.conn(idx).hash
 	i := h & t.mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & t.mask
@@ -150,7 +156,7 @@ func (t *table) lookup(k *flowKey, h uint64) int32 {
 		}
 		if s>>32 == tag {
 			idx := int32(uint32(s)) - 1
-			if t.conns[idx].key.equal(k) {
+			if t.conn(idx).key.equal(k) {
 				return idx
 			}
 		}
@@ -167,13 +173,16 @@ func (t *table) insert(k *flowKey, h uint64) int32 {
 		idx = t.free[len(t.free)-1]
 		t.free = t.free[:len(t.free)-1]
 	default:
-		if len(t.conns) == cap(t.conns) {
-			t.grow(min(2*cap(t.conns), t.max))
+		if t.used == len(t.chunks)*chunkSize {
+			t.chunks = append(t.chunks, make([]conn, min(chunkSize, t.max-t.used)))
 		}
-		idx = int32(len(t.conns))
-		t.conns = t.conns[:idx+1]
+		idx = int32(t.used)
+		t.used++
+		if t.used*2 > len(t.slots) {
+			t.rehash(min(2*t.used, t.max))
+		}
 	}
-	c := &t.conns[idx]
+	c := t.conn(idx)
 	*c = conn{key: *k, hash: h, prev: -1, next: -1}
 	t.place(idx)
 	t.n++
@@ -184,7 +193,7 @@ func (t *table) insert(k *flowKey, h uint64) int32 {
 // remove deletes the connection at idx. Backward-shift deletion keeps
 // probe chains intact without tombstones.
 func (t *table) remove(idx int32) {
-	c := &t.conns[idx]
+	c := t.conn(idx)
 	want := uint64(idx + 1)
 	i := c.hash & t.mask
 	for uint64(uint32(t.slots[i])) != want {
@@ -197,7 +206,7 @@ func (t *table) remove(idx int32) {
 		if s == 0 {
 			break
 		}
-		home := t.conns[int32(uint32(s))-1].hash & t.mask
+		home := t.conn(int32(uint32(s))-1).hash & t.mask
 		// Move s back into the hole at i unless its home lies cyclically
 		// in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
@@ -212,10 +221,10 @@ func (t *table) remove(idx int32) {
 }
 
 func (t *table) pushFront(idx int32) {
-	c := &t.conns[idx]
+	c := t.conn(idx)
 	c.prev, c.next = -1, t.head
 	if t.head >= 0 {
-		t.conns[t.head].prev = idx
+		t.conn(t.head).prev = idx
 	}
 	t.head = idx
 	if t.tail < 0 {
@@ -224,14 +233,14 @@ func (t *table) pushFront(idx int32) {
 }
 
 func (t *table) unlink(idx int32) {
-	c := &t.conns[idx]
+	c := t.conn(idx)
 	if c.prev >= 0 {
-		t.conns[c.prev].next = c.next
+		t.conn(c.prev).next = c.next
 	} else {
 		t.head = c.next
 	}
 	if c.next >= 0 {
-		t.conns[c.next].prev = c.prev
+		t.conn(c.next).prev = c.prev
 	} else {
 		t.tail = c.prev
 	}

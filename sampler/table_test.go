@@ -42,7 +42,7 @@ func TestTableAgainstMap(t *testing.T) {
 	}
 	// Every live entry is on the LRU list exactly once.
 	seen := 0
-	for idx := tbl.head; idx >= 0; idx = tbl.conns[idx].next {
+	for idx := tbl.head; idx >= 0; idx = tbl.conn(idx).next {
 		seen++
 	}
 	if seen != len(model) {

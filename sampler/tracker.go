@@ -108,7 +108,7 @@ func (t *Tracker) tcp(p *Packet, outgoing bool) {
 	side := makeKey(&key, &p.Src, &p.Dst, p.SrcPort, p.DstPort)
 	h := key.hash(t.tbl.seed)
 	idx := t.tbl.lookup(&key, h)
-	if idx >= 0 && p.Flags&(FlagSYN|FlagACK) == FlagSYN && t.reused(&t.tbl.conns[idx], side, p) {
+	if idx >= 0 && p.Flags&(FlagSYN|FlagACK) == FlagSYN && t.reused(t.tbl.conn(idx), side, p) {
 		t.end(idx, false)
 		idx = -1
 	}
@@ -118,14 +118,14 @@ func (t *Tracker) tcp(p *Packet, outgoing bool) {
 			t.end(t.tbl.tail, false)
 		}
 		idx = t.tbl.insert(&key, h)
-		t.start(&t.tbl.conns[idx], side, p, outgoing)
-	} else if c := &t.tbl.conns[idx]; p.TS-c.lastTS >= touchEvery || p.TS < c.lastTS {
+		t.start(t.tbl.conn(idx), side, p, outgoing)
+	} else if c := t.tbl.conn(idx); p.TS-c.lastTS >= touchEvery || p.TS < c.lastTS {
 		// Moving a connection to the front of the LRU list touches two
 		// neighbours' cache lines; doing it at most once per touchEvery
 		// keeps the order right to within that, which eviction needs.
 		t.tbl.touch(idx)
 	}
-	t.segment(&t.tbl.conns[idx], side, p)
+	t.segment(t.tbl.conn(idx), side, p)
 }
 
 // reused reports whether a SYN starts a new connection on a known 4-tuple:
@@ -355,7 +355,7 @@ func (t *Tracker) icmp(p *Packet) {
 	if p.InnerProto == 6 {
 		key, _ := newKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		if idx := t.tbl.lookup(&key, key.hash(t.tbl.seed)); idx >= 0 {
-			c := &t.tbl.conns[idx]
+			c := t.tbl.conn(idx)
 			c.icmp++
 			if t.cfg.Peers != nil {
 				t.cfg.Peers.stats(c.peer).ICMP[p.ICMP]++
@@ -378,7 +378,7 @@ func (t *Tracker) Tick(now int64) {
 	idle, closed := int64(t.cfg.IdleTimeout), int64(t.cfg.ClosedTimeout)
 	pt := t.cfg.Peers
 	for idx := t.tbl.head; idx >= 0; {
-		c := &t.tbl.conns[idx]
+		c := t.tbl.conn(idx)
 		next := c.next
 		var ps *PeerStats
 		if pt != nil {
@@ -423,7 +423,7 @@ func (t *Tracker) Flush() {
 // capture ended, so a pending request may simply not have been answered
 // yet.
 func (t *Tracker) end(idx int32, atEOF bool) {
-	c := &t.tbl.conns[idx]
+	c := t.tbl.conn(idx)
 	var ps *PeerStats
 	if pt := t.cfg.Peers; pt != nil {
 		s := pt.slot(c.peer)
