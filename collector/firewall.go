@@ -121,7 +121,7 @@ type fwState struct {
 	// Kept from one collection to the next, touched only by the running
 	// collection.
 	reader fwReader
-	shown  map[fwKey]bool // rules that had series of their own last time
+	shown  map[fwGroupKey]bool // rules that had series of their own last time
 }
 
 func (c *firewallCollector) state(t netns.Target) *fwState {

@@ -299,7 +299,7 @@ func TestFirewallSeedRules(t *testing.T) {
 		t.Run(b.label, func(t *testing.T) {
 			client, server := nstest.New(t), nstest.New(t)
 			cAddr, sAddr := fmt.Sprintf("10.213.%d.1", 10+i), fmt.Sprintf("10.213.%d.2", 10+i)
-			nstest.Veth(t, client, "fwc0", cAddr+"/24", server, "fws0", sAddr+"/24")
+			fwVeth(t, client, cAddr, server, sAddr, 24)
 			for _, chain := range []string{"INPUT", "OUTPUT"} {
 				server.Run(b.iptables, "-A", chain, "-m", "statistic", "--mode", "random", "--probability", "0.30", "-j", "DROP")
 			}
@@ -363,6 +363,27 @@ func ruleLine(t *testing.T, chains map[string]*xtChain, chain, part string) xtRu
 	return found[0]
 }
 
+// fwVeth connects client and server like nstest.Veth, then waits until a
+// TCP connection from client to server works, so neighbour resolution and
+// link state cannot eat the datagrams a test then counts.
+func fwVeth(t *testing.T, client *nstest.NS, cAddr string, server *nstest.NS, sAddr string, prefix int) {
+	t.Helper()
+	nstest.Veth(t, client, "fwc0", fmt.Sprintf("%s/%d", cAddr, prefix), server, "fws0", fmt.Sprintf("%s/%d", sAddr, prefix))
+	server.EchoServer(sAddr + ":7")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := client.Dial("tcp4", sAddr+":7", time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cannot reach %s: %v", client.Name, sAddr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // forwardPath makes server a router from client (10.213.n.0/25) to a third
 // namespace on 10.213.n.128/25, so datagrams to 10.213.n.130 cross the
 // server's FORWARD chain.
@@ -401,7 +422,7 @@ func TestFirewallRejectIPv6AndPolicy(t *testing.T) {
 			n := 20 + i
 			c4, s4 := fmt.Sprintf("10.213.%d.1", n), fmt.Sprintf("10.213.%d.2", n)
 			c6, s6 := fmt.Sprintf("fd00:213:%d::1", n), fmt.Sprintf("fd00:213:%d::2", n)
-			nstest.Veth(t, client, "fwc0", c4+"/25", server, "fws0", s4+"/25")
+			fwVeth(t, client, c4, server, s4, 25)
 			client.Run("ip", "-6", "addr", "add", c6+"/64", "dev", "fwc0", "nodad")
 			server.Run("ip", "-6", "addr", "add", s6+"/64", "dev", "fws0", "nodad")
 			forwardPath(t, client, server, n)
@@ -494,7 +515,7 @@ func findNft(t *testing.T, rules []nftRule, chain, comment string) nftRule {
 func TestFirewallNativeNftables(t *testing.T) {
 	requireTools(t, "nft")
 	client, server := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, client, "fwc0", "10.213.30.1/25", server, "fws0", "10.213.30.2/25")
+	fwVeth(t, client, "10.213.30.1", server, "10.213.30.2", 25)
 	client.Run("ip", "-6", "addr", "add", "fd00:213:30::1/64", "dev", "fwc0", "nodad")
 	server.Run("ip", "-6", "addr", "add", "fd00:213:30::2/64", "dev", "fws0", "nodad")
 	forwardPath(t, client, server, 30)
@@ -652,7 +673,7 @@ func TestFirewallInsertKeepsSeries(t *testing.T) {
 		t.Run(b.label, func(t *testing.T) {
 			client, server := nstest.New(t), nstest.New(t)
 			c4, s4 := fmt.Sprintf("10.213.%d.1", 40+i), fmt.Sprintf("10.213.%d.2", 40+i)
-			nstest.Veth(t, client, "fwc0", c4+"/24", server, "fws0", s4+"/24")
+			fwVeth(t, client, c4, server, s4, 24)
 			b.add(server)
 			match := map[string]string{"netns": server.Name, "family": b.family, "table": b.table,
 				"chain": b.chain, "verdict": "drop", "backend": b.label}
@@ -660,6 +681,9 @@ func TestFirewallInsertKeepsSeries(t *testing.T) {
 
 			sendUDP(t, client, "udp4", s4+":9000", 17, 100)
 			s1 := stableScrape(t, read)
+			if k, _ := b.counters(server); k != 17 {
+				t.Fatalf("the kernel counted %d of 17 datagrams: traffic was lost before the rule", k)
+			}
 			a1 := onlyRule(t, s1, match)
 			if v := s1.Must(t, fwPackets, a1); v != 17 {
 				t.Fatalf("first scrape: %v packets, want 17", v)
@@ -705,7 +729,7 @@ func TestFirewallInsertKeepsSeries(t *testing.T) {
 func TestFirewallRuleCap(t *testing.T) {
 	requireTools(t, "iptables-nft-restore")
 	client, server := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, client, "fwc0", "10.213.60.1/24", server, "fws0", "10.213.60.2/24")
+	fwVeth(t, client, "10.213.60.1", server, "10.213.60.2", 24)
 	var rs strings.Builder
 	rs.WriteString("*filter\n")
 	for i := 0; i < 1049; i++ {

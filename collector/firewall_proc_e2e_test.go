@@ -94,7 +94,7 @@ func fwNamespace(t *testing.T, subnet int, n int) (client, server *nstest.NS) {
 	requireTools(t, "iptables-legacy", "ip6tables-nft", "nft", "setpriv", "unshare", "flock")
 	client, server = nstest.New(t), nstest.New(t)
 	c4, s4 := fmt.Sprintf("10.213.%d.1", subnet), fmt.Sprintf("10.213.%d.2", subnet)
-	nstest.Veth(t, client, "fwc0", c4+"/24", server, "fws0", s4+"/24")
+	fwVeth(t, client, c4, server, s4, 24)
 	c6, s6 := fmt.Sprintf("fd00:213:%d::1", subnet), fmt.Sprintf("fd00:213:%d::2", subnet)
 	client.Run("ip", "-6", "addr", "add", c6+"/64", "dev", "fwc0", "nodad")
 	server.Run("ip", "-6", "addr", "add", s6+"/64", "dev", "fws0", "nodad")

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/netcause/netcause/internal/nftdump"
 	"github.com/netcause/netcause/internal/xtables"
 )
@@ -58,90 +60,141 @@ func (s *fwSources) close() {
 	}
 }
 
-// fwRule is one discarding rule or DROP policy as read.
-type fwRule struct {
-	family, table, chain, verdict, backend string
-	ident                                  string // comment, hash, or rulePolicy
-	text                                   string
-	counted                                bool
-	packets, bytes                         uint64
-}
-
-type fwCountKey struct{ family, backend string }
-
-// fwRead is what one collection read, before aggregation.
-type fwRead struct {
-	rules  []fwRule
-	counts map[fwCountKey]int
-	errs   []error
-}
-
-// fwReader holds what one namespace's collections reuse: the buffer for
-// legacy tables, which may be tens of megabytes, and the text of rules,
-// which needs rendering only when a rule is new.
+// fwReader is what one namespace's collections keep from one to the next,
+// so that a collection of an unchanged ruleset allocates little: the legacy
+// buffer (a kube-proxy nat table is tens of megabytes), interned names,
+// the chains, the aggregation tables and the text of the rules shown.
 type fwReader struct {
 	legacyBuf []byte
-	texts     map[textKey]string
-	nextTexts map[textKey]string
-	intern    map[string]string
+	chains    chainList
+	agg       fwAgg
+
+	strs  map[string]string
+	ctxs  map[fwCtxKey]*fwChainCtx
+	texts map[fwTextKey]*fwText
+	gen   uint64 // collection number, to drop what a collection did not use
 }
 
-// textKey names a rule's text: the text starts with "-A CHAIN", so equal
-// rules of two chains have two texts.
-type textKey struct {
-	backend, chain string
-	hash           uint64
+// fwChainCtx is a chain that holds discarding rules; its address is part
+// of the rules' keys, so it lives as long as the chain does.
+type fwChainCtx struct {
+	family, table, chain, backend string
+	used                          uint64 // gen of the last collection that saw it
+}
+
+type fwCtxKey struct{ family, table, chain, backend string }
+
+type fwTextKey struct {
+	ctx  *fwChainCtx
+	hash uint64
+}
+
+type fwText struct {
+	text string
+	used uint64
 }
 
 func (r *fwReader) begin() {
-	r.nextTexts = make(map[textKey]string, len(r.texts))
-	if r.intern == nil || len(r.intern) > 4096 {
-		r.intern = map[string]string{}
+	r.gen++
+	if r.strs == nil {
+		r.strs, r.ctxs, r.texts = map[string]string{}, map[fwCtxKey]*fwChainCtx{}, map[fwTextKey]*fwText{}
 	}
 }
 
-func (r *fwReader) end() { r.texts, r.nextTexts = r.nextTexts, nil }
-
-// text returns the cached text of a rule or renders it.
-func (r *fwReader) text(k textKey, render func() string) string {
-	t, ok := r.nextTexts[k]
-	if !ok {
-		if t, ok = r.texts[k]; !ok {
-			t = render()
+// end forgets the chains and texts this collection did not see, and the
+// interned names once they are mostly stale.
+func (r *fwReader) end() {
+	for k, c := range r.ctxs {
+		if c.used != r.gen {
+			delete(r.ctxs, k)
 		}
-		r.nextTexts[k] = t
 	}
-	return t
+	for k, t := range r.texts {
+		if t.used != r.gen {
+			delete(r.texts, k)
+		}
+	}
+	if len(r.strs) > 4*len(r.ctxs)+1024 {
+		r.strs = map[string]string{}
+	}
 }
 
 // str returns b as a string, allocating once per distinct value.
 func (r *fwReader) str(b []byte) string {
-	if s, ok := r.intern[string(b)]; ok {
+	if s, ok := r.strs[string(b)]; ok {
 		return s
 	}
 	s := string(b)
-	r.intern[s] = s
+	r.strs[s] = s
 	return s
+}
+
+// ctx returns the chain's context; table is interned already.
+func (r *fwReader) ctx(family, backend, table string, chain []byte) *fwChainCtx {
+	k := fwCtxKey{family, table, r.str(chain), backend}
+	c := r.ctxs[k]
+	if c == nil {
+		c = &fwChainCtx{family: k.family, table: k.table, chain: k.chain, backend: backend}
+		r.ctxs[k] = c
+	}
+	c.used = r.gen
+	return c
+}
+
+// text returns the cached text of a rule, rendering it when new.
+func (r *fwReader) text(ctx *fwChainCtx, hash uint64, render func() string) string {
+	k := fwTextKey{ctx, hash}
+	t := r.texts[k]
+	if t == nil {
+		t = &fwText{text: render()}
+		r.texts[k] = t
+	}
+	t.used = r.gen
+	return t.text
+}
+
+// addRule adds one discarding rule; without a comment its spec hash names
+// it. render is called only if the rule may get a series of its own and
+// its text is not cached.
+func (r *fwReader) addRule(ctx *fwChainCtx, verdict string, comment []byte, spec uint64,
+	counted bool, packets, bytes uint64, render func() string) {
+	k := fwGroupKey{ctx: ctx, verdict: verdictIndex(verdict), id: spec, kind: kindSpec}
+	if len(comment) > 0 {
+		k.kind, k.id = kindComment, xxhash.Sum64(comment)
+	}
+	if g := r.agg.add(k, comment, spec, counted, packets, bytes); g != nil && g.n == 1 && g.mayShow {
+		g.text = r.text(ctx, spec, render)
+	}
+}
+
+// addPolicy adds a built-in or base chain's DROP policy.
+func (r *fwReader) addPolicy(ctx *fwChainCtx, counted bool, packets, bytes uint64) {
+	r.agg.add(fwGroupKey{ctx: ctx, kind: kindPolicy}, nil, 0, counted, packets, bytes)
 }
 
 func (c *firewallCollector) collect(st *fwState, src *fwSources) *fwView {
 	start := time.Now()
-	st.reader.begin()
-	rd := &fwRead{counts: map[fwCountKey]int{}}
-	nftOK := readNFT(&st.reader, src, rd)
-	legacyOK := readLegacy(&st.reader, src, rd)
-	st.reader.end()
+	r := &st.reader
+	r.begin()
+	r.agg.reset(st.shown, c.maxRules)
+	var errs []error
+	counts := map[fwCountKey]int{}
+	nftOK := readNFT(r, src, counts, &errs)
+	legacyOK := readLegacy(r, src, counts, &errs)
 	if !nftOK && !legacyOK {
 		// Neither source answered: whatever the reasons, nothing about
 		// this namespace's firewall is known.
-		rd.errs = append(rd.errs, errors.New("firewall: neither nf_tables nor legacy iptables tables readable"))
+		errs = append(errs, errors.New("firewall: neither nf_tables nor legacy iptables tables readable"))
 	}
-	v := aggregateFirewall(rd, c.maxRules, st.shown)
+	v := r.agg.view(counts, errs)
+	r.end()
 	st.shown = v.shown
 	v.when = time.Now()
 	v.took = v.when.Sub(start)
 	return v
 }
+
+type fwCountKey struct{ family, backend string }
 
 // absentNFT reports errors that mean the kernel has no nf_tables here, as
 // opposed to nf_tables refusing us.
@@ -153,24 +206,27 @@ func absentNFT(err error) bool {
 // readNFT reads every nf_tables chain and rule. It reports whether
 // nf_tables answered; its absence is an error only if legacy tables cannot
 // be read either (the caller decides).
-func readNFT(r *fwReader, src *fwSources, rd *fwRead) bool {
+func readNFT(r *fwReader, src *fwSources, counts map[fwCountKey]int, errs *[]error) bool {
 	if src.nftErr != nil {
 		if !absentNFT(src.nftErr) {
-			rd.errs = append(rd.errs, src.nftErr)
+			*errs = append(*errs, src.nftErr)
 		}
 		return false
 	}
-	var rules []fwRule
-	var counts map[fwCountKey]int
-	var err error
 	// A ruleset change between the chain list and the last rule dump gives
-	// a mix of two rulesets; read again, a bounded number of times.
+	// a mix of two rulesets: read again, a bounded number of times. The
+	// rules read so far are dropped, the texts stay cached.
+	mark := r.agg.mark()
+	var err error
+	nftCounts := map[fwCountKey]int{}
 	for attempt := 0; attempt < 3; attempt++ {
+		r.agg.rollback(mark)
+		clear(nftCounts)
 		var gen1, gen2 uint32
 		if gen1, err = src.nft.Generation(); err != nil {
 			break
 		}
-		rules, counts, err = readNFTOnce(r, src.nft)
+		err = readNFTOnce(r, src.nft, nftCounts)
 		if errors.Is(err, nftdump.ErrInterrupted) {
 			continue
 		}
@@ -185,14 +241,14 @@ func readNFT(r *fwReader, src *fwSources, rd *fwRead) bool {
 		err = nil // still changing: serve the last read, each rule's counters are its own
 	}
 	if err != nil {
+		r.agg.rollback(mark)
 		if !absentNFT(err) {
-			rd.errs = append(rd.errs, fmt.Errorf("nf_tables: %w", err))
+			*errs = append(*errs, fmt.Errorf("nf_tables: %w", err))
 		}
 		return false
 	}
-	rd.rules = append(rd.rules, rules...)
-	for k, n := range counts {
-		rd.counts[k] += n
+	for k, n := range nftCounts {
+		counts[k] += n
 	}
 	return true
 }
@@ -201,13 +257,14 @@ func readNFT(r *fwReader, src *fwSources, rd *fwRead) bool {
 type nftChainRef struct {
 	family         uint8
 	table, name    [2]int // offsets into names
+	tbl            *nftTable
 	policyDrop     bool
 	counted        bool
 	packets, bytes uint64
 }
 
 // chainList keeps the chains of a dump with their names in one arena, so
-// tens of thousands of chains cost a few allocations.
+// tens of thousands of chains cost no allocation per chain.
 type chainList struct {
 	names  []byte
 	chains []nftChainRef
@@ -240,12 +297,20 @@ var (
 	xtChains = map[string]bool{"PREROUTING": true, "INPUT": true, "FORWARD": true, "OUTPUT": true, "POSTROUTING": true}
 )
 
-func readNFTOnce(r *fwReader, conn *nftdump.Conn) ([]fwRule, map[fwCountKey]int, error) {
-	l := chainList{tables: map[tableKey]*nftTable{}}
+func readNFTOnce(r *fwReader, conn *nftdump.Conn, counts map[fwCountKey]int) error {
+	l := &r.chains
+	l.names, l.chains = l.names[:0], l.chains[:0]
+	if l.tables == nil {
+		l.tables = map[tableKey]*nftTable{}
+	}
+	clear(l.tables)
 	var ch nftdump.Chain
-	err := conn.DumpChains(0, func(p []byte) error {
-		if err := nftdump.ParseChain(p, &ch); err != nil {
-			return err
+	if err := conn.StartChains(0); err != nil {
+		return fmt.Errorf("chain dump: %w", err)
+	}
+	for conn.Next() {
+		if err := nftdump.ParseChain(conn.Payload(), &ch); err != nil {
+			return fmt.Errorf("chain dump: %w", err)
 		}
 		tk := tableKey{ch.Family, r.str(ch.Table)}
 		t := l.tables[tk]
@@ -260,13 +325,12 @@ func readNFTOnce(r *fwReader, conn *nftdump.Conn) ([]fwRule, map[fwCountKey]int,
 			}
 		}
 		l.chains = append(l.chains, nftChainRef{
-			family: ch.Family, table: l.add(ch.Table), name: l.add(ch.Name),
+			family: ch.Family, table: l.add(ch.Table), name: l.add(ch.Name), tbl: t,
 			policyDrop: ch.PolicyDrop(), counted: ch.HasCounters, packets: ch.Packets, bytes: ch.Bytes,
 		})
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("chain dump: %w", err)
+	}
+	if err := conn.Err(); err != nil {
+		return fmt.Errorf("chain dump: %w", err)
 	}
 	for _, t := range l.tables {
 		t.backend = backendNFT
@@ -275,16 +339,24 @@ func readNFTOnce(r *fwReader, conn *nftdump.Conn) ([]fwRule, map[fwCountKey]int,
 		}
 	}
 
-	var rules []fwRule
-	counts := map[fwCountKey]int{}
 	var rule nftdump.Rule
-	for _, cr := range l.chains {
+	render := func() string {
+		if r.chains.tablesBackend(&rule) == backendXtNFT {
+			return nftdump.FormatXtables(&rule)
+		}
+		return nftdump.FormatNative(rule.Exprs)
+	}
+	for i := range l.chains {
+		cr := &l.chains[i]
 		table, chain := l.get(cr.table), l.get(cr.name)
-		t := l.tables[tableKey{cr.family, string(table)}]
 		family := nftFamilyName(cr.family)
+		var ctx *fwChainCtx
 		n := 0
-		err := conn.DumpRules(cr.family, table, chain, func(p []byte) error {
-			if err := nftdump.ParseRule(p, &rule); err != nil {
+		if err := conn.StartRules(cr.family, table, chain); err != nil {
+			return err
+		}
+		for conn.Next() {
+			if err := nftdump.ParseRule(conn.Payload(), &rule); err != nil {
 				return err
 			}
 			n++
@@ -293,40 +365,36 @@ func readNFTOnce(r *fwReader, conn *nftdump.Conn) ([]fwRule, map[fwCountKey]int,
 				return fmt.Errorf("%s %s %s rule %d: %w", family, table, chain, rule.Handle, err)
 			}
 			if s.Verdict == nftdump.VerdictOther {
-				return nil
+				continue
 			}
-			hash := nftdump.SpecHash(rule.Exprs)
-			ident := hashIdent(hash)
-			if c, ok := nftdump.XtComment(&rule); ok && len(c) > 0 {
-				ident = string(c)
+			if ctx == nil {
+				ctx = r.ctx(family, cr.tbl.backend, r.str(table), chain)
 			}
-			text := r.text(textKey{t.backend, r.str(chain), hash}, func() string {
-				if t.backend == backendXtNFT {
-					return nftdump.FormatXtables(&rule)
-				}
-				return nftdump.FormatNative(rule.Exprs)
-			})
-			rules = append(rules, fwRule{
-				family: family, table: r.str(table), chain: r.str(chain), verdict: s.Verdict.String(),
-				backend: t.backend, ident: ident, text: text,
-				counted: s.Counted, packets: s.Packets, bytes: s.Bytes,
-			})
-			return nil
-		})
-		// A chain deleted since the chain dump has no rules, no error; the
-		// generation check then reads again.
-		if err != nil {
-			return nil, nil, err
+			comment, _ := nftdump.XtComment(&rule)
+			r.addRule(ctx, s.Verdict.String(), comment, nftdump.SpecHash(rule.Exprs), s.Counted, s.Packets, s.Bytes, render)
 		}
-		counts[fwCountKey{family, t.backend}] += n
+		// A chain deleted since the chain dump has no rules, no error;
+		// the generation check then reads again.
+		if err := conn.Err(); err != nil {
+			return err
+		}
+		counts[fwCountKey{family, cr.tbl.backend}] += n
 		if cr.policyDrop {
-			rules = append(rules, fwRule{
-				family: family, table: r.str(table), chain: r.str(chain), verdict: "drop",
-				backend: t.backend, ident: rulePolicy, counted: cr.counted, packets: cr.packets, bytes: cr.bytes,
-			})
+			if ctx == nil {
+				ctx = r.ctx(family, cr.tbl.backend, r.str(table), chain)
+			}
+			r.addPolicy(ctx, cr.counted, cr.packets, cr.bytes)
 		}
 	}
-	return rules, counts, nil
+	return nil
+}
+
+// tablesBackend returns the backend of the table a rule belongs to.
+func (l *chainList) tablesBackend(rule *nftdump.Rule) string {
+	if t := l.tables[tableKey{rule.Family, string(rule.Table)}]; t != nil {
+		return t.backend
+	}
+	return backendNFT
 }
 
 func nftFamilyName(f uint8) string {
@@ -347,22 +415,13 @@ func nftFamilyName(f uint8) string {
 	return "family" + strconv.Itoa(int(f))
 }
 
-func hashIdent(h uint64) string {
-	const digits = "0123456789abcdef"
-	var b [8]byte
-	for i := range b {
-		b[i] = digits[(h>>(60-4*i))&0xf]
-	}
-	return string(b[:])
-}
-
 // readLegacy reads every legacy table the namespace has. It reports whether
 // the legacy tables could be read (true also when there are none).
-func readLegacy(r *fwReader, src *fwSources, rd *fwRead) bool {
+func readLegacy(r *fwReader, src *fwSources, counts map[fwCountKey]int, errs *[]error) bool {
 	ok := true
 	for _, ls := range src.legacy {
 		if ls.err != nil {
-			rd.errs = append(rd.errs, fmt.Errorf("legacy %s tables: %w", ls.fam, ls.err))
+			*errs = append(*errs, fmt.Errorf("legacy %s tables: %w", ls.fam, ls.err))
 			ok = false
 			continue
 		}
@@ -374,45 +433,47 @@ func readLegacy(r *fwReader, src *fwSources, rd *fwRead) bool {
 				continue // the table went away since ip_tables_names was read
 			}
 			if err != nil {
-				rd.errs = append(rd.errs, fmt.Errorf("legacy: %w", err))
+				*errs = append(*errs, fmt.Errorf("legacy: %w", err))
 				ok = false
 				continue
 			}
-			n := 0
-			err = xtables.Walk(ls.fam, info, entries, func(e *xtables.Entry) error {
-				if e.Policy {
-					if e.Verdict == xtables.VerdictDrop && len(e.TargetName) == 0 {
-						rd.rules = append(rd.rules, fwRule{
-							family: family, table: r.str([]byte(table)), chain: r.str(e.Chain), verdict: "drop",
-							backend: backendLegacy, ident: rulePolicy, counted: true, packets: e.Packets, bytes: e.Bytes,
-						})
-					}
-					return nil
-				}
-				n++
-				verdict := e.Discarding()
-				if verdict == "" {
-					return nil
-				}
-				hash := xtables.SpecHash(e)
-				ident := hashIdent(hash)
-				if c, ok := xtables.Comment(e.Matches); ok && len(c) > 0 {
-					ident = string(c)
-				}
-				rd.rules = append(rd.rules, fwRule{
-					family: family, table: r.str([]byte(table)), chain: r.str(e.Chain), verdict: verdict,
-					backend: backendLegacy, ident: ident,
-					text:    r.text(textKey{backendLegacy, r.str(e.Chain), hash}, func() string { return xtables.Format(ls.fam, e, nil) }),
-					counted: true, packets: e.Packets, bytes: e.Bytes,
-				})
-				return nil
-			})
+			n, err := walkLegacy(r, ls.fam, family, table, info, entries)
 			if err != nil {
-				rd.errs = append(rd.errs, fmt.Errorf("legacy %s table %s: %w", family, table, err))
+				*errs = append(*errs, fmt.Errorf("legacy %s table %s: %w", family, table, err))
 				ok = false
 			}
-			rd.counts[fwCountKey{family, backendLegacy}] += n
+			counts[fwCountKey{family, backendLegacy}] += n
 		}
 	}
 	return ok
+}
+
+// walkLegacy adds a legacy table's discarding rules and DROP policies and
+// returns how many rules it has.
+func walkLegacy(r *fwReader, fam xtables.Family, family, table string, info xtables.Info, entries []byte) (int, error) {
+	n := 0
+	var ctx *fwChainCtx
+	var cur *xtables.Entry
+	render := func() string { return xtables.Format(fam, cur, nil) }
+	err := xtables.Walk(fam, info, entries, func(e *xtables.Entry) error {
+		if !e.Policy {
+			n++
+		}
+		verdict := e.Discarding()
+		if verdict == "" {
+			return nil
+		}
+		if ctx == nil || ctx.chain != string(e.Chain) {
+			ctx = r.ctx(family, backendLegacy, table, e.Chain)
+		}
+		if e.Policy {
+			r.addPolicy(ctx, true, e.Packets, e.Bytes)
+			return nil
+		}
+		comment, _ := xtables.Comment(e.Matches)
+		cur = e
+		r.addRule(ctx, verdict, comment, xtables.SpecHash(e), true, e.Packets, e.Bytes, render)
+		return nil
+	})
+	return n, err
 }

@@ -7,14 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netcause/netcause/internal/netns"
 )
 
-func rule(chain, ident string, counted bool, packets uint64) fwRule {
-	return fwRule{family: "ipv4", table: "filter", chain: chain, verdict: "drop", backend: backendLegacy,
-		ident: ident, text: "-A " + chain + " " + ident, counted: counted, packets: packets, bytes: packets * 100}
+// aggRule is one rule fed to the aggregation.
+type aggRule struct {
+	chain, ident string // ident: a comment, or "(policy)"
+	counted      bool
+	packets      uint64
 }
 
 func TestAggregateFirewall(t *testing.T) {
@@ -30,18 +33,30 @@ func TestAggregateFirewall(t *testing.T) {
 	}
 	const p = "netcause_firewall_discarded_packets_total"
 	const b = "netcause_firewall_discarded_bytes_total"
+	ctxs := map[string]*fwChainCtx{}
+	ctx := func(chain string) *fwChainCtx {
+		if ctxs[chain] == nil {
+			ctxs[chain] = &fwChainCtx{family: "ipv4", table: "filter", chain: chain, backend: backendLegacy}
+		}
+		return ctxs[chain]
+	}
+	gk := func(chain, ident string) fwGroupKey {
+		if ident == rulePolicy {
+			return fwGroupKey{ctx: ctx(chain), kind: kindPolicy}
+		}
+		return fwGroupKey{ctx: ctx(chain), kind: kindComment, id: xxhash.Sum64String(ident)}
+	}
 	cases := []struct {
 		name  string
-		rules []fwRule
+		rules []aggRule
 		max   int
-		prev  map[fwKey]bool
+		prev  []fwGroupKey
 		want  map[string]float64
 	}{
 		{
-			name: "shared identity summed, uncounted rule, policy",
-			rules: []fwRule{rule("INPUT", "a", true, 10), rule("INPUT", "a", true, 5), rule("INPUT", "b", false, 0),
-				rule("FORWARD", rulePolicy, true, 7)},
-			max: 10,
+			name:  "shared identity summed, uncounted rule, policy",
+			rules: []aggRule{{"INPUT", "a", true, 10}, {"INPUT", "a", true, 5}, {"INPUT", "b", false, 0}, {"FORWARD", rulePolicy, true, 7}},
+			max:   10,
 			want: map[string]float64{
 				p + key("INPUT", "a"): 15, b + key("INPUT", "a"): 1500,
 				p + key("FORWARD", rulePolicy): 7, b + key("FORWARD", rulePolicy): 700,
@@ -53,8 +68,8 @@ func TestAggregateFirewall(t *testing.T) {
 		},
 		{
 			name: "cap: the first identities in order, the rest summed per chain",
-			rules: []fwRule{rule("X", "a", true, 1), rule("X", "b", true, 2), rule("X", "c", true, 4), rule("X", "d", true, 8),
-				rule("X", "d", true, 16), rule("X", "e", false, 0), rule("FORWARD", rulePolicy, true, 3)},
+			rules: []aggRule{{"X", "a", true, 1}, {"X", "b", true, 2}, {"X", "c", true, 4}, {"X", "d", true, 8},
+				{"X", "d", true, 16}, {"X", "e", false, 0}, {"FORWARD", rulePolicy, true, 3}},
 			max: 2,
 			want: map[string]float64{
 				p + key("X", "a"): 1, b + key("X", "a"): 100, p + key("X", "b"): 2, b + key("X", "b"): 200,
@@ -67,9 +82,9 @@ func TestAggregateFirewall(t *testing.T) {
 		},
 		{
 			name:  "cap: identities shown last time keep their series",
-			rules: []fwRule{rule("X", "new", true, 1), rule("X", "a", true, 2), rule("X", "b", true, 4)},
+			rules: []aggRule{{"X", "new", true, 1}, {"X", "a", true, 2}, {"X", "b", true, 4}},
 			max:   2,
-			prev:  map[fwKey]bool{{"ipv4", "filter", "X", "drop", backendLegacy, "b"}: true},
+			prev:  []fwGroupKey{gk("X", "b")},
 			want: map[string]float64{
 				p + key("X", "b"): 4, b + key("X", "b"): 400, p + key("X", "new"): 1, b + key("X", "new"): 100,
 				p + key("X", ruleOverflow): 2, b + key("X", ruleOverflow): 200,
@@ -77,10 +92,39 @@ func TestAggregateFirewall(t *testing.T) {
 				`netcause_firewall_rules_overflowed{netns="ns"}`: 1,
 			},
 		},
+		{
+			name:  "a smaller cap than last time's shown groups",
+			rules: []aggRule{{"X", "a", true, 1}, {"X", "b", true, 2}, {"X", "c", true, 4}},
+			max:   1,
+			prev:  []fwGroupKey{gk("X", "b"), gk("X", "c")},
+			want: map[string]float64{
+				p + key("X", "b"): 2, b + key("X", "b"): 200,
+				p + key("X", ruleOverflow): 5, b + key("X", ruleOverflow): 500,
+				info("X", "b", "-A X b"):                         1,
+				`netcause_firewall_rules_overflowed{netns="ns"}`: 2,
+			},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := aggregateFirewall(&fwRead{rules: c.rules}, c.max, c.prev)
+			var a fwAgg
+			prev := map[fwGroupKey]bool{}
+			for _, k := range c.prev {
+				prev[k] = true
+			}
+			a.reset(prev, c.max)
+			rendered := 0
+			for _, r := range c.rules {
+				g := a.add(gk(r.chain, r.ident), []byte(r.ident), 0, r.counted, r.packets, r.packets*100)
+				if g != nil && g.n == 1 && g.mayShow {
+					g.text = "-A " + r.chain + " " + r.ident
+					rendered++
+				}
+			}
+			if rendered > c.max+len(c.prev) {
+				t.Errorf("%d texts rendered for a cap of %d", rendered, c.max)
+			}
+			v := a.view(nil, nil)
 			got := gatherValues(t, func(ch chan<- prometheus.Metric) { v.emit("ns", ch) })
 			for k := range got {
 				if strings.Contains(k, "timestamp") || strings.Contains(k, "duration") {
@@ -98,11 +142,61 @@ func TestAggregateFirewall(t *testing.T) {
 				}
 			}
 			for k := range v.shown {
-				if k.rule == rulePolicy || k.rule == ruleOverflow {
+				if k.kind == kindPolicy {
 					t.Errorf("%v remembered as shown", k)
 				}
 			}
 		})
+	}
+}
+
+// A read that starts again drops what it added.
+func TestAggRollback(t *testing.T) {
+	var a fwAgg
+	a.reset(nil, 1)
+	c := &fwChainCtx{family: "ipv4", table: "filter", chain: "INPUT", backend: backendNFT}
+	key := func(id uint64) fwGroupKey { return fwGroupKey{ctx: c, id: id} }
+	a.add(key(1), nil, 1, true, 1, 1)
+	m := a.mark()
+	a.add(key(2), nil, 2, true, 1, 1) // past the cap: overflow
+	a.rollback(m)
+	if len(a.groups) != 1 || len(a.overflow) != 0 || len(a.ovOrder) != 0 {
+		t.Errorf("after rollback: groups %+v, overflow %v", a.groups, a.overflow)
+	}
+	a.reset(nil, 2)
+	a.add(key(1), nil, 1, true, 1, 1)
+	m = a.mark()
+	a.add(key(2), nil, 2, true, 1, 1)
+	a.rollback(m)
+	a.add(key(3), nil, 3, true, 1, 1)
+	if len(a.groups) != 2 || a.groups[1].key.id != 3 || len(a.idx) != 2 {
+		t.Errorf("after rollback: %+v", a.groups)
+	}
+}
+
+// Two rules of one chain whose hashes share their first eight hex digits,
+// and a comment that looks like a hash, still get distinct series.
+func TestRuleLabelsDistinct(t *testing.T) {
+	var a fwAgg
+	a.reset(nil, 10)
+	c := &fwChainCtx{family: "ipv4", table: "filter", chain: "INPUT", backend: backendNFT}
+	a.add(fwGroupKey{ctx: c, id: 0xabcdef0100000001}, nil, 0xabcdef0100000001, true, 1, 1)
+	a.add(fwGroupKey{ctx: c, id: 0xabcdef0100000002}, nil, 0xabcdef0100000002, true, 2, 2)
+	a.add(fwGroupKey{ctx: c, id: 0x1234567800000000}, nil, 0x1234567800000000, true, 3, 3)
+	a.add(fwGroupKey{ctx: c, id: xxhash.Sum64String("12345678"), kind: kindComment}, []byte("12345678"), 7, true, 4, 4)
+	v := a.view(nil, nil)
+	got := map[string]uint64{}
+	for _, s := range v.counters {
+		got[s.key.rule] = s.packets
+	}
+	want := map[string]uint64{"abcdef0100000001": 1, "abcdef0100000002": 2, "1234567800000000": 3, "12345678": 4}
+	if len(got) != len(want) {
+		t.Fatalf("labels %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("label %s: %d packets, want %d (all: %v)", k, got[k], w, got)
+		}
 	}
 }
 

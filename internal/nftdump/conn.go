@@ -42,6 +42,17 @@ type Conn struct {
 	buf      []byte // receive buffer
 	req      []byte // request being sent, reused
 	reqAttrs []byte
+
+	// The running dump: what is left of the last datagram, the current
+	// message, and how the dump ended. An iterator rather than a callback
+	// per dump: a collection dumps every chain, tens of thousands of
+	// times, and a callback closure would be allocated each time.
+	inDump      bool
+	want        uint16
+	pending     []byte
+	payload     []byte
+	interrupted bool
+	err         error
 }
 
 // Open opens the socket in the calling thread's network namespace; the
@@ -71,7 +82,7 @@ func (c *Conn) Close() error { return unix.Close(c.fd) }
 func (c *Conn) Generation() (uint32, error) {
 	var gen uint32
 	found := false
-	err := c.request(msgGetGen, unix.AF_UNSPEC, 0, nil, func(typ uint16, payload []byte) error {
+	err := c.request(msgGetGen, unix.AF_UNSPEC, func(typ uint16, payload []byte) error {
 		if typ != subsysNFTables<<8|msgNewGen {
 			return nil
 		}
@@ -92,31 +103,118 @@ func (c *Conn) Generation() (uint32, error) {
 // families). payload starts at the nfgenmsg header and is only valid during
 // the call.
 func (c *Conn) DumpChains(family uint8, fn func(payload []byte) error) error {
-	return c.dump(msgGetChain, MsgNewChain, family, nil, fn)
+	if err := c.StartChains(family); err != nil {
+		return err
+	}
+	return c.each(fn)
 }
 
 // DumpRules calls fn with every rule message of one chain, as DumpChains.
+func (c *Conn) DumpRules(family uint8, table, chain []byte, fn func(payload []byte) error) error {
+	if err := c.StartRules(family, table, chain); err != nil {
+		return err
+	}
+	return c.each(fn)
+}
+
+func (c *Conn) each(fn func([]byte) error) error {
+	var cbErr error
+	for c.Next() {
+		if cbErr == nil {
+			// Keep reading after a callback error so the socket is left
+			// at a message boundary, ready for the next request.
+			cbErr = fn(c.Payload())
+		}
+	}
+	if cbErr != nil {
+		return cbErr
+	}
+	return c.Err()
+}
+
+// StartChains starts a dump of every chain of family; Next walks it.
+func (c *Conn) StartChains(family uint8) error {
+	return c.start(msgGetChain, MsgNewChain, family, nil)
+}
+
+// StartRules starts a dump of the rules of one chain; Next walks it.
 //
 // The kernel restarts a rule dump from the first rule of its scope for
 // every 32 KiB it sends, so a dump of a whole table costs time quadratic in
 // its rule count (0.3 s for 35k rules); one dump per chain keeps the
 // restarts within a chain.
-func (c *Conn) DumpRules(family uint8, table, chain []byte, fn func(payload []byte) error) error {
+func (c *Conn) StartRules(family uint8, table, chain []byte) error {
 	attrs := c.reqAttrs[:0]
 	attrs = appendStrAttr(attrs, attrRuleTable, table)
 	attrs = appendStrAttr(attrs, attrRuleChain, chain)
 	c.reqAttrs = attrs
-	return c.dump(msgGetRule, MsgNewRule, family, attrs, fn)
+	return c.start(msgGetRule, MsgNewRule, family, attrs)
 }
 
-func (c *Conn) dump(get, want uint16, family uint8, attrs []byte, fn func([]byte) error) error {
-	return c.request(get, family, unix.NLM_F_DUMP, attrs, func(typ uint16, payload []byte) error {
-		if typ != subsysNFTables<<8|want {
-			return nil
+func (c *Conn) start(get, want uint16, family uint8, attrs []byte) error {
+	if c.inDump {
+		// The previous dump was abandoned: drain it first.
+		for c.Next() {
 		}
-		return fn(payload)
-	})
+	}
+	if err := c.send(get, family, unix.NLM_F_DUMP, attrs); err != nil {
+		return err
+	}
+	c.inDump, c.want, c.pending, c.payload, c.err, c.interrupted = true, subsysNFTables<<8|want, nil, nil, nil, false
+	return nil
 }
+
+// Next moves to the next message of the running dump. It returns false at
+// the end of the dump or on an error, which Err then reports.
+func (c *Conn) Next() bool {
+	for c.inDump {
+		for len(c.pending) > 0 {
+			typ, flags, payload, rest, done, err := nextMessage(c.pending, c.seq, true)
+			c.pending = rest
+			if err != nil {
+				c.finish(err)
+				return false
+			}
+			if done {
+				c.finish(nil)
+				return false
+			}
+			if flags&nlmDumpIntr != 0 {
+				c.interrupted = true
+			}
+			if typ == c.want {
+				c.payload = payload
+				return true
+			}
+		}
+		n, err := unix.Read(c.fd, c.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			c.finish(os.NewSyscallError("read", err))
+			return false
+		}
+		c.pending = c.buf[:n]
+	}
+	return false
+}
+
+func (c *Conn) finish(err error) {
+	c.inDump, c.pending, c.payload = false, nil, nil
+	if err == nil && c.interrupted {
+		err = ErrInterrupted
+	}
+	c.err = err
+}
+
+// Payload is the current message of the dump, from its nfgenmsg header on;
+// valid until the next call to Next.
+func (c *Conn) Payload() []byte { return c.payload }
+
+// Err reports why the last dump ended: nil at its end, ErrInterrupted if the
+// ruleset changed during it, or the error that stopped it.
+func (c *Conn) Err() error { return c.err }
 
 // appendStrAttr appends a NUL-terminated string attribute.
 func appendStrAttr(b []byte, typ uint16, s []byte) []byte {
@@ -131,115 +229,106 @@ func appendStrAttr(b []byte, typ uint16, s []byte) []byte {
 	return b
 }
 
-// request sends one nf_tables request and hands every reply message to fn
-// until the kernel says done (dump) or acknowledges (single request).
-func (c *Conn) request(msg uint16, family uint8, flags uint16, attrs []byte, fn func(typ uint16, payload []byte) error) error {
+func (c *Conn) send(msg uint16, family uint8, flags uint16, attrs []byte) error {
 	c.seq++
 	req := append(c.req[:0], make([]byte, nlmsgHdrLen+nfgenHdrLen)...)
 	req = append(req, attrs...)
 	c.req = req
-	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:], subsysNFTables<<8|msg)
 	if flags&unix.NLM_F_DUMP == 0 {
 		// A dump ends with NLMSG_DONE; a single request with its ack.
 		flags |= unix.NLM_F_ACK
 	}
+	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
+	binary.NativeEndian.PutUint16(req[4:], subsysNFTables<<8|msg)
 	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|flags)
 	binary.NativeEndian.PutUint32(req[8:], c.seq)
 	req[16] = family
 	req[17] = unix.NFNETLINK_V0
-	if err := unix.Sendto(c.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return os.NewSyscallError("sendto", err)
-	}
-	dump := flags&unix.NLM_F_DUMP != 0
-	var cbErr error
-	interrupted := false
-	for {
-		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return os.NewSyscallError("recvfrom", err)
-		}
-		done, err := walkMessages(c.buf[:n], c.seq, func(typ, mflags uint16, payload []byte) error {
-			if mflags&nlmDumpIntr != 0 {
-				interrupted = true
-			}
-			if cbErr == nil {
-				// Keep reading after a callback error so the socket is
-				// left at a message boundary, ready for the next request.
-				cbErr = fn(typ, payload)
-			}
-			return nil
-		}, dump)
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
-	}
-	if cbErr != nil {
-		return cbErr
-	}
-	if interrupted {
-		return ErrInterrupted
+	// write and read rather than sendto and recvfrom: the socket talks
+	// only to the kernel, and the address structs would cost an
+	// allocation per chain.
+	if _, err := unix.Write(c.fd, req); err != nil {
+		return os.NewSyscallError("write", err)
 	}
 	return nil
 }
 
-// walkMessages splits one datagram into netlink messages of sequence seq.
-// done reports the end of the reply: NLMSG_DONE for a dump, the
-// acknowledgement (an error message with code 0) otherwise.
-func walkMessages(b []byte, seq uint32, fn func(typ, flags uint16, payload []byte) error, dump bool) (done bool, err error) {
-	for len(b) > 0 {
-		if len(b) < nlmsgHdrLen {
-			return false, fmt.Errorf("netlink: %d trailing bytes, shorter than a header", len(b))
-		}
-		l := int(binary.NativeEndian.Uint32(b))
-		typ := binary.NativeEndian.Uint16(b[4:])
-		flags := binary.NativeEndian.Uint16(b[6:])
-		mseq := binary.NativeEndian.Uint32(b[8:])
-		if l < nlmsgHdrLen || l > len(b) {
-			return false, fmt.Errorf("netlink: message length %d out of range (%d left)", l, len(b))
-		}
-		payload := b[nlmsgHdrLen:l]
-		next := nlmAlign(l)
-		if next > len(b) {
-			next = len(b)
-		}
-		b = b[next:]
-		if mseq != seq {
-			continue // a late reply to an earlier, abandoned request
-		}
-		switch typ {
-		case unix.NLMSG_DONE:
-			if len(payload) >= 4 {
-				if e := int32(binary.NativeEndian.Uint32(payload)); e < 0 {
-					return true, errnoError(e)
-				}
-			}
-			return true, nil
-		case unix.NLMSG_ERROR:
-			if len(payload) < 4 {
-				return false, errors.New("netlink: short error message")
-			}
-			if e := int32(binary.NativeEndian.Uint32(payload)); e < 0 {
-				return true, errnoError(e)
-			}
-			if !dump {
-				return true, nil
-			}
-			continue
-		case unix.NLMSG_NOOP, unix.NLMSG_OVERRUN:
-			continue
-		}
-		if err := fn(typ, flags, payload); err != nil {
-			return false, err
+// request sends one request that is not a dump and hands every reply
+// message to fn until the kernel acknowledges it.
+func (c *Conn) request(msg uint16, family uint8, fn func(typ uint16, payload []byte) error) error {
+	if c.inDump {
+		for c.Next() {
 		}
 	}
-	return false, nil
+	if err := c.send(msg, family, 0, nil); err != nil {
+		return err
+	}
+	var cbErr error
+	for {
+		n, err := unix.Read(c.fd, c.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("read", err)
+		}
+		b := c.buf[:n]
+		for len(b) > 0 {
+			typ, _, payload, rest, done, err := nextMessage(b, c.seq, false)
+			b = rest
+			if err != nil {
+				return err
+			}
+			if done {
+				return cbErr
+			}
+			if payload != nil && cbErr == nil {
+				cbErr = fn(typ, payload)
+			}
+		}
+	}
+}
+
+// nextMessage takes the first netlink message off b. A message of another
+// sequence number (a late reply to an abandoned request) comes back with a
+// nil payload. done reports the end of the reply: NLMSG_DONE for a dump,
+// the acknowledgement (an error message with code 0) otherwise.
+func nextMessage(b []byte, seq uint32, dump bool) (typ, flags uint16, payload, rest []byte, done bool, err error) {
+	if len(b) < nlmsgHdrLen {
+		return 0, 0, nil, nil, false, fmt.Errorf("netlink: %d trailing bytes, shorter than a header", len(b))
+	}
+	l := int(binary.NativeEndian.Uint32(b))
+	typ = binary.NativeEndian.Uint16(b[4:])
+	flags = binary.NativeEndian.Uint16(b[6:])
+	mseq := binary.NativeEndian.Uint32(b[8:])
+	if l < nlmsgHdrLen || l > len(b) {
+		return 0, 0, nil, nil, false, fmt.Errorf("netlink: message length %d out of range (%d left)", l, len(b))
+	}
+	payload = b[nlmsgHdrLen:l]
+	rest = b[min(nlmAlign(l), len(b)):]
+	if mseq != seq {
+		return typ, flags, nil, rest, false, nil
+	}
+	switch typ {
+	case unix.NLMSG_DONE:
+		if len(payload) >= 4 {
+			if e := int32(binary.NativeEndian.Uint32(payload)); e < 0 {
+				return typ, flags, nil, rest, true, errnoError(e)
+			}
+		}
+		return typ, flags, nil, rest, true, nil
+	case unix.NLMSG_ERROR:
+		if len(payload) < 4 {
+			return typ, flags, nil, rest, false, errors.New("netlink: short error message")
+		}
+		if e := int32(binary.NativeEndian.Uint32(payload)); e < 0 {
+			return typ, flags, nil, rest, true, errnoError(e)
+		}
+		return typ, flags, nil, rest, !dump, nil
+	case unix.NLMSG_NOOP, unix.NLMSG_OVERRUN:
+		return typ, flags, nil, rest, false, nil
+	}
+	return typ, flags, payload, rest, false, nil
 }
 
 func errnoError(e int32) error {

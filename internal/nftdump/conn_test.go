@@ -26,7 +26,24 @@ func errPayload(errno int32) []byte {
 	return binary.NativeEndian.AppendUint32(nil, uint32(errno))
 }
 
-func TestWalkMessages(t *testing.T) {
+// walkMessages takes every message off one datagram, as Next does.
+func walkMessages(b []byte, seq uint32, fn func(typ, flags uint16, p []byte) error, dump bool) (bool, error) {
+	for len(b) > 0 {
+		typ, flags, p, rest, done, err := nextMessage(b, seq, dump)
+		if err != nil || done {
+			return done, err
+		}
+		b = rest
+		if p != nil {
+			if err := fn(typ, flags, p); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
+}
+
+func TestNextMessage(t *testing.T) {
 	rule := uint16(subsysNFTables<<8 | MsgNewRule)
 	type seen struct {
 		typ, flags uint16
@@ -129,7 +146,7 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func FuzzWalkMessages(f *testing.F) {
+func FuzzNextMessage(f *testing.F) {
 	rule := uint16(subsysNFTables<<8 | MsgNewRule)
 	f.Add(append(nlmsg(rule, 2, 7, []byte{2, 0, 0, 0}), nlmsg(unix.NLMSG_DONE, 2, 7, errPayload(0))...))
 	f.Add(nlmsg(unix.NLMSG_ERROR, 0, 7, errPayload(-1)))

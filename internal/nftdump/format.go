@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/netcause/netcause/internal/xtables"
 )
 
@@ -332,41 +334,29 @@ func FormatNative(exprs []byte) string {
 
 // SpecHash hashes what defines a rule: its expressions, without counter
 // values and the other state the kernel reports (quota used, last seen).
-// Equal rules hash equal across reloads and positions.
+// Equal rules hash equal across reloads and positions. xxHash64, as
+// xtables.SpecHash: stable, and fast on tens of thousands of rules.
 func SpecHash(exprs []byte) uint64 {
-	h := uint64(fnvOffset)
-	_ = ForEachExpr(exprs, func(n, d []byte) error {
-		h = fnvAdd(h, n)
-		h = fnvAdd(h, []byte{0})
+	var d xxhash.Digest
+	d.Reset()
+	_ = ForEachExpr(exprs, func(n, data []byte) error {
+		d.Write(n)
+		d.Write([]byte{0})
 		switch string(n) {
 		case "counter", "last":
 		case "quota":
-			a := newAttrs(d)
+			a := newAttrs(data)
 			for a.next() {
 				if a.typ == attrQuotaBytes || a.typ == attrQuotaFlags {
-					h = fnvAdd(h, a.val)
+					d.Write(a.val)
 				}
 			}
 		default:
-			h = fnvAdd(h, d)
+			d.Write(data)
 		}
 		return nil
 	})
-	return h
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-// fnvAdd is FNV-1a, inline so hashing a rule allocates nothing.
-func fnvAdd(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return h
+	return d.Sum64()
 }
 
 // XtComment returns the comment of a rule: its user-data comment (nft) or

@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // The text of a rule is written the way iptables-save writes it for the
@@ -539,16 +540,21 @@ func Comment(matches []byte) ([]byte, bool) {
 // SpecHash hashes what defines a rule: its address header, matches and
 // target, but not its counters, position or chain. Equal rules hash equal
 // in any table and across reloads.
+//
+// The hash is xxHash64: stable across processes and versions (a series
+// name must survive a restart) and fast on the tens of thousands of rules
+// a collection may hash.
 func SpecHash(e *Entry) uint64 {
-	h := fnv.New64a()
-	h.Write(e.Header)
+	var d xxhash.Digest
+	d.Reset()
+	d.Write(e.Header)
 	ForEachMatch(e.Matches, func(name []byte, rev uint8, data []byte) {
-		h.Write(name)
-		h.Write([]byte{0, rev})
-		h.Write(data)
+		d.Write(name)
+		d.Write([]byte{0, rev})
+		d.Write(data)
 	})
-	h.Write(e.TargetName)
-	h.Write([]byte{0, e.Target[extHdrLen-1]})
-	h.Write(e.Target[extHdrLen:])
-	return h.Sum64()
+	d.Write(e.TargetName)
+	d.Write([]byte{0, e.Target[extHdrLen-1]})
+	d.Write(e.Target[extHdrLen:])
+	return d.Sum64()
 }
