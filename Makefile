@@ -121,3 +121,18 @@ image:
 test-deploy:
 	test/deploy/tools.sh
 	cd test/deploy && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
+
+# The Grafana dashboards. `make dashboards` regenerates dashboards/*.json and
+# the panel tables of docs/dashboards.md from dashboards/boards;
+# `make test-dashboards` fails on stale files and runs the dashboard tests:
+# PromQL parse and metric/label checks, the TypeScript schema check against
+# @grafana/schema (npm; installs nodejs and npm with apt-get when missing)
+# and every query on a real Prometheus.
+.PHONY: dashboards test-dashboards
+
+dashboards:
+	$(GO) run ./dashboards/gen
+
+test-dashboards:
+	$(GO) run ./dashboards/gen -check
+	$(GO) test -count=1 ./dashboards/...

@@ -253,6 +253,18 @@ func RecordingExpr(cfg *Config, name string) (string, error) {
 	return "", fmt.Errorf("no recording rule %s", name)
 }
 
+// RecordingExprWindow is RecordingExpr with the rate window given as text
+// rather than a duration: dashboards pass Grafana's $__rate_interval, whose
+// window follows the zoom, and keep the rule's expression otherwise.
+func RecordingExprWindow(cfg *Config, name, window string) (string, error) {
+	for _, r := range RecordingRules() {
+		if r.Name == name {
+			return expand(r.Name, r.Expr, Ctx{cfg: cfg, window: window})
+		}
+	}
+	return "", fmt.Errorf("no recording rule %s", name)
+}
+
 // CauseOf returns the cause label of the named alert.
 func CauseOf(alert string) (catalog.Cause, bool) {
 	for _, a := range Alerts() {

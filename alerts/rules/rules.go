@@ -147,6 +147,9 @@ type Inhibition struct {
 type Ctx struct {
 	cfg    *Config
 	params map[string]string
+	// window, when set, replaces the configured rate window (see
+	// RecordingExprWindow).
+	window string
 }
 
 // M renders a selector for metric name with the global selector and any
@@ -178,7 +181,12 @@ func (c Ctx) P(name string) (string, error) {
 }
 
 // Window is the rate window, e.g. 5m.
-func (c Ctx) Window() string { return c.cfg.RateWindow.String() }
+func (c Ctx) Window() string {
+	if c.window != "" {
+		return c.window
+	}
+	return c.cfg.RateWindow.String()
+}
 
 // Node is the comma-separated node labels, e.g. instance.
 func (c Ctx) Node() string { return strings.Join(c.cfg.NodeLabels, ", ") }
