@@ -2,9 +2,11 @@ package sampler
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -23,7 +25,11 @@ type ring struct {
 	blockSize int
 	blocks    int
 	cur       int
-	pfd       []unix.PollFd
+	// file registers the socket with Go's network poller, so waiting for
+	// a block parks the goroutine instead of blocking a thread in poll(2),
+	// which would make the runtime hand the thread's work to another.
+	file *os.File
+	rc   syscall.RawConn
 }
 
 // RingConfig sizes the ring: Blocks blocks of BlockSize bytes (a power of
@@ -59,7 +65,15 @@ func openRing(prog []bpf.Instruction, cfg RingConfig) (*ring, error) {
 		r.close()
 		return nil, err
 	}
-	r.pfd = []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		r.close()
+		return nil, os.NewSyscallError("fcntl(O_NONBLOCK)", err)
+	}
+	r.file = os.NewFile(uintptr(fd), "packet")
+	if r.rc, err = r.file.SyscallConn(); err != nil {
+		r.close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -102,7 +116,11 @@ func (r *ring) close() {
 		_ = unix.Munmap(r.mem)
 		r.mem = nil
 	}
-	if r.fd >= 0 {
+	switch {
+	case r.file != nil:
+		_ = r.file.Close()
+		r.file, r.fd = nil, -1
+	case r.fd >= 0:
 		_ = unix.Close(r.fd)
 		r.fd = -1
 	}
@@ -132,14 +150,21 @@ func (r *ring) status(b int) *uint32 {
 // wait blocks until the current block is ready or timeout passes, and
 // reports whether it is ready.
 func (r *ring) wait(timeout time.Duration) (bool, error) {
-	if atomic.LoadUint32(r.status(r.cur))&unix.TP_STATUS_USER != 0 {
+	if r.ready() {
 		return true, nil
 	}
-	_, err := unix.Poll(r.pfd, int(timeout.Milliseconds()))
-	if err != nil && err != unix.EINTR {
-		return false, os.NewSyscallError("poll", err)
+	if err := r.file.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return false, err
 	}
-	return atomic.LoadUint32(r.status(r.cur))&unix.TP_STATUS_USER != 0, nil
+	err := r.rc.Read(func(uintptr) bool { return r.ready() })
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, err
+	}
+	return r.ready(), nil
+}
+
+func (r *ring) ready() bool {
+	return atomic.LoadUint32(r.status(r.cur))&unix.TP_STATUS_USER != 0
 }
 
 // frame is one captured packet, its bytes in the ring.
@@ -157,7 +182,7 @@ type frame struct {
 func (r *ring) drain(fn func(*frame)) int {
 	n := 0
 	var f frame
-	for atomic.LoadUint32(r.status(r.cur))&unix.TP_STATUS_USER != 0 {
+	for r.ready() {
 		blk := r.mem[r.cur*r.blockSize : (r.cur+1)*r.blockSize]
 		num := int(binary.NativeEndian.Uint32(blk[blkNumPkts:]))
 		off := int(binary.NativeEndian.Uint32(blk[blkFirstPkt:]))
