@@ -2,6 +2,7 @@ package dashboards_test
 
 import (
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"sort"
@@ -19,7 +20,8 @@ import (
 	// Linked for their metric declarations: catalog.All() then lists
 	// every metric the exporter can export.
 	_ "github.com/netcause/netcause/collector"
-	_ "github.com/netcause/netcause/exporter"
+	"github.com/netcause/netcause/exporter"
+	"github.com/netcause/netcause/internal/netns"
 )
 
 var promql = parser.NewParser(parser.Options{})
@@ -55,8 +57,9 @@ var targetLabels = []string{"instance", "job"}
 
 // seriesLabels maps every series name a panel may select to the labels it
 // carries: the exporter's metrics (histograms as _bucket with le, _sum,
-// _count), the alert pack's recording rules (labels from their level
-// prefix) and Prometheus' own series.
+// _count) and the rest of what its registry serves, the alert pack's
+// recording rules (labels from their level prefix) and Prometheus' own
+// series.
 func seriesLabels(t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -79,6 +82,23 @@ func seriesLabels(t *testing.T) map[string][]string {
 	}
 	for n, ls := range promBuiltins {
 		out[n] = ls
+	}
+	// The exporter's registry also serves build info and the Go and
+	// process collectors' series (not in the catalog): read them from it.
+	e := exporter.New(nil, netns.Options{SelfName: "host"}, slog.New(slog.DiscardHandler))
+	mfs, err := exporter.NewRegistry(e).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if _, ok := out[mf.GetName()]; ok || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		ls := slices.Clone(targetLabels)
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			ls = append(ls, l.GetName())
+		}
+		out[mf.GetName()] = ls
 	}
 	return out
 }

@@ -25,6 +25,16 @@ func health() *model.Dashboard {
 	b.add(8, 7, timeseries("Samples per scrape", unitCount,
 		"Series each scrape returns: grows with namespaces, interfaces, firewall rules and peers; the caps (--netns.max, --collector.firewall.max-rules, --sampler.max-peers …) bound it.",
 		qs(q(`max by (instance) (scrape_samples_scraped{instance=~"$instance"})`, lg)), legendTable))
+	b.add(8, 7, table("Versions", unitPlain,
+		"The exporter's version, revision and Go version on each node: after an upgrade, every node should show the new one.",
+		qs(qt(s.gauge("max", "netcause_build_info", "instance, version, revision, goversion"))),
+		organize([]string{"Time", "Value"}, []string{"instance", "version", "revision", "goversion"})))
+	b.add(8, 7, timeseries("Exporter CPU", unitRatio,
+		"CPU the exporter process uses, as a share of one core: collectors run at each scrape, the sampler continuously.",
+		qs(q(s.rate("process_cpu_seconds_total", "instance"), lg)), legendTable))
+	b.add(8, 7, timeseries("Exporter memory", unitBytes,
+		"Resident memory of the exporter process: grows with namespaces, firewall rules and the sampler's connection table.",
+		qs(q(s.gauge("max", "process_resident_memory_bytes", "instance"), lg)), legendTable))
 	b.add(12, 8, timeseries("Collector duration", unitSeconds,
 		"Time each collector took in the last scrape, over all namespaces it reads.",
 		qs(q(s.gauge("max", "netcause_scrape_collector_duration_seconds", "instance, collector"), lg+" {{collector}}")),

@@ -118,7 +118,7 @@ func table(title, unit, description string, targets []model.Target, opts ...opt)
 // heatmap draws a Prometheus histogram's buckets over time.
 func heatmap(title, unit, description string, target model.Target, opts ...opt) *model.Panel {
 	options := &model.HeatmapOptions{
-		Calculate: false, CellGap: 1, CellValues: model.CellValues{Unit: "short"},
+		Calculate: false, CellGap: 1, CellValues: model.CellValues{Unit: unitEvents},
 		Color: model.HeatmapColor{Mode: "scheme", Scheme: "Oranges", Fill: "dark-orange",
 			Scale: "exponential", Exponent: 0.5, Steps: 64},
 		Exemplars: model.HeatmapExemplars{Color: "rgba(255,0,255,0.7)"},
