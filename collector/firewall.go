@@ -120,7 +120,9 @@ type fwState struct {
 
 	// Kept from one collection to the next, touched only by the running
 	// collection.
+	ns     string // the netns label
 	reader fwReader
+	labels fwLabelCache
 	shown  map[fwGroupKey]bool // rules that had series of their own last time
 }
 
@@ -142,7 +144,7 @@ func (c *firewallCollector) state(t netns.Target) *fwState {
 	}
 	st := c.states[key]
 	if st == nil {
-		st = &fwState{}
+		st = &fwState{ns: t.Name}
 		c.states[key] = st
 	}
 	return st

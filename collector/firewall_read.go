@@ -188,6 +188,7 @@ func (c *firewallCollector) collect(st *fwState, src *fwSources) *fwView {
 	}
 	v := r.agg.view(counts, errs)
 	r.end()
+	st.labels.attach(st.ns, v)
 	st.shown = v.shown
 	v.when = time.Now()
 	v.took = v.when.Sub(start)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // fwGroupKey identifies a rule series: the chain, the verdict, and the
@@ -202,11 +203,13 @@ type fwView struct {
 type fwCounter struct {
 	key            fwKey
 	packets, bytes uint64
+	labels         []*dto.LabelPair
 }
 
 type fwInfoSeries struct {
-	key  fwKey
-	text string
+	key    fwKey
+	text   string
+	labels []*dto.LabelPair
 }
 
 type fwUncountedSeries struct {
@@ -275,7 +278,7 @@ func (a *fwAgg) view(counts map[fwCountKey]int, errs []error) *fwView {
 		countUncounted(fwChainKey{c.family, c.table, c.chain, verdict, c.backend}, g.uncounted)
 		k := fwKey{c.family, c.table, c.chain, verdict, c.backend, labels[i]}
 		if g.counted {
-			v.counters = append(v.counters, fwCounter{k, g.packets, g.bytes})
+			v.counters = append(v.counters, fwCounter{key: k, packets: g.packets, bytes: g.bytes})
 		}
 		if g.key.kind != kindPolicy {
 			v.shown[g.key] = true
@@ -283,7 +286,7 @@ func (a *fwAgg) view(counts map[fwCountKey]int, errs []error) *fwView {
 			if g.n > 1 {
 				text = fmt.Sprintf("%s (and %d more rules with this identity)", text, g.n-1)
 			}
-			v.infos = append(v.infos, fwInfoSeries{k, text})
+			v.infos = append(v.infos, fwInfoSeries{key: k, text: text})
 		}
 	}
 	for _, ok := range a.ovOrder {
@@ -292,7 +295,8 @@ func (a *fwAgg) view(counts map[fwCountKey]int, errs []error) *fwView {
 		countUncounted(fwChainKey{c.family, c.table, c.chain, verdict, c.backend}, o.uncounted)
 		v.overflowed += o.rules
 		if o.counted {
-			v.counters = append(v.counters, fwCounter{fwKey{c.family, c.table, c.chain, verdict, c.backend, ruleOverflow}, o.packets, o.bytes})
+			v.counters = append(v.counters, fwCounter{key: fwKey{c.family, c.table, c.chain, verdict, c.backend, ruleOverflow},
+				packets: o.packets, bytes: o.bytes})
 		}
 	}
 	for _, ck := range uncountedOrder {
@@ -336,15 +340,20 @@ func (a *fwAgg) ruleLabels(selected []bool) []string {
 	return labels
 }
 
+// emit sends the view's series. Rule series carry label pairs made by
+// fwLabelCache.attach when the view was built; a view without them (tests)
+// makes them here.
 func (v *fwView) emit(ns string, ch chan<- prometheus.Metric) {
+	if len(v.counters) > 0 && v.counters[0].labels == nil || len(v.infos) > 0 && v.infos[0].labels == nil {
+		var l fwLabelCache
+		l.attach(ns, v)
+	}
 	for _, c := range v.counters {
-		k := c.key
-		fwPackets.Emit(ch, float64(c.packets), ns, k.family, k.table, k.chain, k.verdict, k.backend, k.rule)
-		fwBytes.Emit(ch, float64(c.bytes), ns, k.family, k.table, k.chain, k.verdict, k.backend, k.rule)
+		ch <- &fwMetric{desc: fwPackets.Desc(), labels: c.labels, value: float64(c.packets), counter: true}
+		ch <- &fwMetric{desc: fwBytes.Desc(), labels: c.labels, value: float64(c.bytes), counter: true}
 	}
 	for _, in := range v.infos {
-		k := in.key
-		fwInfo.Emit(ch, 1, ns, k.family, k.table, k.chain, k.verdict, k.backend, k.rule, in.text)
+		ch <- &fwMetric{desc: fwInfo.Desc(), labels: in.labels, value: 1}
 	}
 	for _, u := range v.uncounted {
 		k := u.key
