@@ -325,3 +325,25 @@ func TestLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestNeeds: every panel boards.Needs names exists.
+func TestNeeds(t *testing.T) {
+	bs, err := dashboards.Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]map[string]bool{}
+	for _, b := range bs {
+		have[b.UID] = map[string]bool{}
+		for _, p := range b.Panels {
+			have[b.UID][p.Title] = true
+		}
+	}
+	for uid, panels := range boards.Needs {
+		for title := range panels {
+			if !have[uid][title] {
+				t.Errorf("boards.Needs names %s panel %q, which has no queries or does not exist", uid, title)
+			}
+		}
+	}
+}

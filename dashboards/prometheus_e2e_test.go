@@ -20,8 +20,11 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/netcause/netcause/alerts/render"
+	"github.com/netcause/netcause/alerts/rules"
 	"github.com/netcause/netcause/collector"
 	"github.com/netcause/netcause/dashboards"
+	"github.com/netcause/netcause/dashboards/boards"
 	"github.com/netcause/netcause/exporter"
 	"github.com/netcause/netcause/internal/netns"
 	"github.com/netcause/netcause/internal/nstest"
@@ -29,15 +32,15 @@ import (
 
 // TestQueriesOnPrometheus runs every panel query against a real Prometheus
 // (the Debian package's, started here on loopback) that scrapes netcause's
-// exporter (in-process) every second and loads the shipped rule file. The
-// exporter reads its own namespace and two the test makes: a client, and a
-// server whose firewall drops SYNs to one port with a commented rule while
-// the client keeps trying, next to echo traffic. A query that parses can
+// exporter (in-process, sampler enabled) every second and evaluates the
+// alert pack with the fast overlay the scenario suite uses. The exporter reads its own namespace and two the test makes: a
+// client, and a server whose firewall drops SYNs to one port with a
+// commented rule while the client keeps trying, next to echo traffic. A query that parses can
 // still fail to run (a join that turns many-to-many, a function this
 // Prometheus lacks); here it fails the test, and the firewall table must
-// show the dropping rule with its text. Which other panels return data
-// depends on the faults present: the fault-scenario suite checks each panel
-// does in some scenario; this test logs the empty ones.
+// show the dropping rule with its text. Every panel must return data but
+// those boards.Needs says need a fault; the fault-scenario suite checks
+// those.
 func TestQueriesOnPrometheus(t *testing.T) {
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -46,6 +49,12 @@ func TestQueriesOnPrometheus(t *testing.T) {
 	client, server := nstest.New(t), nstest.New(t)
 	nstest.Veth(t, client, "ncdash0", "10.166.6.1/24", server, "ncdash1", "10.166.6.2/24")
 	server.Run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-m", "comment", "--comment", dropComment, "-j", "DROP")
+	// A conntrack match makes the kernel track the namespace's flows (and
+	// loads nf_conntrack where nothing had), so the conntrack panels have
+	// a table to show.
+	server.Run("iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
+	// An nftables rule without a counter: a discard nothing counts.
+	server.Run("nft", "add table inet dashtest { chain in { type filter hook input priority 10; tcp dport 11 drop; }; }")
 	server.EchoServer("10.166.6.2:7")
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -67,7 +76,7 @@ func TestQueriesOnPrometheus(t *testing.T) {
 	t.Cleanup(func() { close(stop); <-done })
 
 	target := serveExporter(t, client, server)
-	api := startPrometheus(t, bin, target)
+	api := startPrometheus(t, bin, target, fastRules(t))
 
 	// Rates need two samples inside $__rate_interval; four scrapes of 1 s.
 	const rateInterval = "4s"
@@ -83,11 +92,24 @@ func TestQueriesOnPrometheus(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
+	// The fast overlay's alerts fire within seconds: wait for the firewall
+	// one, so the alert panels have something to show.
+	for {
+		n, err := queryCount(api, `count(ALERTS{alertname=~"NetcauseFirewall(Dropping|BlockingConnections)", alertstate="firing"})`)
+		if err == nil && n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no firewall alert fired within 60 s of Prometheus starting (last: %v, %v)", n, err)
+		}
+		time.Sleep(time.Second)
+	}
+
 	qs, err := dashboards.Queries(".", map[string]string{"__rate_interval": rateInterval, "__range": "8s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty := map[string]bool{}
+	empty := map[string]string{} // panel -> what it needs for data
 	withData := map[string]bool{}
 	now := time.Now()
 	for _, q := range qs {
@@ -107,7 +129,7 @@ func TestQueriesOnPrometheus(t *testing.T) {
 		if n > 0 {
 			withData[panel] = true
 		} else {
-			empty[panel] = true
+			empty[panel] = q.Needs
 		}
 	}
 	var none []string
@@ -118,7 +140,41 @@ func TestQueriesOnPrometheus(t *testing.T) {
 	}
 	sort.Strings(none)
 	for _, p := range none {
-		t.Logf("no data here (its fault, or the sampler, is absent): %s", p)
+		if empty[p] == "" {
+			t.Errorf("%s returned no data from a live exporter; if it needs a fault, say which in boards.Needs", p)
+			continue
+		}
+		// The sampler runs here, with traffic, and there is an uncounted
+		// rule: those panels must fill.
+		if strings.Contains(empty[p], "sampler") || strings.Contains(p, "Discarding rules that count nothing") {
+			t.Errorf("%s returned no data although the sampler runs with traffic", p)
+			continue
+		}
+		t.Logf("no data here, as expected without %s: %s", empty[p], p)
+	}
+
+	// The overview's alert table names the firing alert's cause and the
+	// dashboard of its layer.
+	for _, q := range qs {
+		if q.Panel != "Firing alerts and their cause" {
+			continue
+		}
+		series, err := querySeries(api, q.Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, m := range series {
+			if strings.HasPrefix(m["alertname"], "NetcauseFirewall") && m["netns"] == server.Name {
+				found = true
+				if m["cause"] != "firewall_drop" || m["dashboard"] != boards.UIDNetfilter {
+					t.Errorf("alert %s: cause %q, dashboard %q; want firewall_drop, %s", m["alertname"], m["cause"], m["dashboard"], boards.UIDNetfilter)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the firing-alerts table lacks the firewall alert in %s: %v", server.Name, series)
+		}
 	}
 
 	// The ranked firewall table joins each rule's counter with its text.
@@ -163,17 +219,29 @@ func serveExporter(t *testing.T, nss ...*nstest.NS) string {
 			t.Fatal(err)
 		}
 	}
-	// kingpin fills the collectors' flag defaults only when it parses.
-	if _, err := kingpin.CommandLine.Parse(nil); err != nil {
-		t.Fatalf("flag defaults: %v", err)
+	// kingpin fills the flags' defaults only when it parses. The sampler
+	// watches the test's subnet only, with short timeouts so unanswered
+	// SYNs and requests count within the test.
+	sflags := exporter.AddSamplerFlags(kingpin.CommandLine)
+	if _, err := kingpin.CommandLine.Parse([]string{"--sampler.enabled", "--sampler.filter=10.166.6.0/24",
+		"--sampler.syn-timeout=1s", "--sampler.response-timeout=1s", "--sampler.ring-size=2"}); err != nil {
+		t.Fatalf("flags: %v", err)
 	}
 	logger := slog.New(slog.DiscardHandler)
 	cs, err := collector.Build(logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := exporter.New(cs, netns.Options{SelfName: "host", Named: true, RunDir: runDir, Max: 1000}, logger)
-	h, err := exporter.Handler(exporter.NewRegistry(e), "/metrics", 4, logger)
+	opts := netns.Options{SelfName: "host", Named: true, RunDir: runDir, Max: 1000}
+	reg := exporter.NewRegistry(exporter.New(cs, opts, logger))
+	cfg, err := sflags.LiveConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := exporter.NewSampler(cfg, opts, logger)
+	t.Cleanup(s.Close)
+	reg.MustRegister(s)
+	h, err := exporter.Handler(reg, "/metrics", 4, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,15 +250,40 @@ func serveExporter(t *testing.T, nss ...*nstest.NS) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// startPrometheus runs Prometheus on a free loopback port with a 1 s scrape
-// of target and the shipped rules, and returns its base URL.
-func startPrometheus(t *testing.T, bin, target string) string {
+// fastRules writes the alert pack built with alerts/examples/fast.yaml (30 s
+// windows, for durations a twentieth) and returns the rule file's path.
+func fastRules(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	rulesFile, err := filepath.Abs(filepath.Join("..", "alerts", "netcause.rules.yml"))
+	cfg, err := rules.LoadConfig(filepath.Join("..", "alerts", "examples", "fast.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	pack, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := render.Files(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == "netcause.rules.yml" {
+			path := filepath.Join(t.TempDir(), f.Path)
+			if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}
+	}
+	t.Fatal("alerts/render made no netcause.rules.yml")
+	return ""
+}
+
+// startPrometheus runs Prometheus on a free loopback port with a 1 s scrape
+// of target and the rule file, and returns its base URL.
+func startPrometheus(t *testing.T, bin, target, rulesFile string) string {
+	t.Helper()
+	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s

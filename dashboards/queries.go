@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/netcause/netcause/dashboards/boards"
 )
 
 // Board is a dashboard file as read back: its identity, variables and
@@ -61,6 +63,10 @@ type Query struct {
 	// Instant queries feed tables and are evaluated at one time; the
 	// others are drawn over the time range.
 	Instant bool
+	// Needs is, for a panel that returns data only while something
+	// particular is true, what that is (boards.Needs); empty for panels
+	// that return data wherever the exporter runs.
+	Needs string `json:",omitempty"`
 }
 
 // Load reads every dashboard JSON file in dir (dashboards/), sorted by file
@@ -201,7 +207,7 @@ func (b Board) Queries(vars map[string]string) ([]Query, error) {
 				return nil, fmt.Errorf("%s panel %d %q query %s: %w", b.File, p.ID, p.Title, t.RefID, err)
 			}
 			out = append(out, Query{File: b.File, Dashboard: b.Title, UID: b.UID, PanelID: p.ID, Panel: p.Title,
-				RefID: t.RefID, Expr: expr, Instant: t.Instant})
+				RefID: t.RefID, Expr: expr, Instant: t.Instant, Needs: boards.Needs[b.UID][p.Title]})
 		}
 	}
 	return out, nil

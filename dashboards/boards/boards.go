@@ -36,6 +36,56 @@ var LayerBoard = map[rules.Layer]string{
 	rules.Meta:        UIDHealth,
 }
 
+// Needs says, for the panels that return data only while something
+// particular is true, what that is, by dashboard uid and panel title. The
+// other panels return data wherever the exporter runs. The fault-scenario
+// suite reads it (through dashboards.Query.Needs) to say why a panel stayed
+// empty and which scenario should fill it.
+var Needs = map[string]map[string]string{
+	UIDOverview: {
+		"Firing netcause alerts":        "a netcause alert firing",
+		"Firing alerts and their cause": "a netcause alert firing",
+		"Blind spots":                   "a collector failing in a namespace (netcause_collector_unavailable)",
+		"Exporters down":                "an exporter Prometheus cannot scrape",
+		"Application: unanswered requests and resets (sampler)": "the sampler enabled (--sampler.enabled) and TCP traffic",
+	},
+	UIDNetfilter: {
+		"Discarding rules ranked by drop rate": "a DROP/REJECT rule or DROP policy in a watched namespace",
+		"Top discarding rules":                 "a DROP/REJECT rule or DROP policy in a watched namespace",
+		"Top discarding rules by bytes":        "a DROP/REJECT rule or DROP policy in a watched namespace",
+		"Discarding rules that count nothing":  "an nftables DROP/REJECT rule without a counter, or a base chain without counters",
+	},
+	UIDInterfaces: {
+		"NIC receive overflows (driver statistics)":     "a NIC whose driver reports receive overflow statistics (not veth)",
+		"Driver drop and error statistics (ethtool -S)": "a NIC whose driver reports drop, miss or error statistics",
+		"Ring sizes: current against the maximum":       "a NIC that reports ring parameters (ethtool -g)",
+		"Ring size": "a NIC that reports ring parameters (ethtool -g)",
+	},
+	UIDTCP: {
+		"Peers now": "the sampler enabled and TCP traffic", "Handshake latency (as client: SYN → SYN-ACK)": "the sampler enabled and TCP traffic",
+		"Response latency (request → first reply byte)": "the sampler enabled and TCP traffic with requests and replies",
+		"Handshake latency percentiles":                 "the sampler enabled and TCP traffic",
+		"Response latency percentiles":                  "the sampler enabled and TCP traffic with requests and replies",
+		"Unanswered SYNs":                               "the sampler enabled and TCP traffic",
+		"Refused (SYN answered by RST)":                 "the sampler enabled and TCP traffic",
+		"Resets of established connections":             "the sampler enabled and TCP traffic",
+		"Unanswered requests":                           "the sampler enabled and TCP traffic",
+		"ICMP errors about the peer":                    "the sampler enabled and TCP traffic",
+		"Retransmits and zero windows":                  "the sampler enabled and TCP traffic",
+		"Smallest MSS advertised":                       "the sampler enabled and TCP handshakes within the last minutes",
+		"Small-MSS handshakes":                          "the sampler enabled and TCP traffic",
+		"Connections and packets":                       "the sampler enabled and TCP traffic",
+	},
+	UIDHealth: {
+		"Blind spots now":             "a collector failing in a namespace (netcause_collector_unavailable)",
+		"Capture losses":              "the sampler enabled (--sampler.enabled)",
+		"Packets":                     "the sampler enabled (--sampler.enabled)",
+		"Tracked connections":         "the sampler enabled (--sampler.enabled)",
+		"Peers with their own series": "the sampler enabled (--sampler.enabled)",
+		"Sample ratio":                "the sampler enabled (--sampler.enabled)",
+	},
+}
+
 // Board is one generated dashboard and the file it is written to.
 type Board struct {
 	File      string // e.g. overview.json
