@@ -90,15 +90,15 @@ func (rep *Report) WriteText(w io.Writer, maxConns int) error {
 
 	ew.printf("\nPeers\n")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PEER\tROLE\tCONNS\tHANDSHAKE avg (min..max)\tUNANSW SYN\tSYN RETX\tREFUSED\tRST out/in\tRETX out/in\tZERO WIN\tRESPONSE avg (min..max)\tNO REPLY\tMIN MSS")
+	fmt.Fprintln(tw, "  PEER\tROLE\tCONNS\tHANDSHAKE avg (min..max)\tUNANSW SYN\tSYN RETX\tREFUSED\tRST out/in\tRETX out/in\tZERO WIN out/in\tRESPONSE avg (min..max)\tNO REPLY\tMIN MSS")
 	for _, p := range rep.Peers {
 		mss := "-"
 		if p.MinMSS > 0 {
 			mss = strconv.Itoa(p.MinMSS)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%d\t%d\t%d/%d\t%d/%d\t%d\t%s\t%d\t%s\n", p.Peer, p.Role, p.Connections,
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%d\t%d\t%d/%d\t%d/%d\t%d/%d\t%s\t%d\t%s\n", p.Peer, p.Role, p.Connections,
 			p.Handshake.String(), p.UnansweredSYNs, p.SYNRetransmits, p.Refused, p.ResetsSent, p.ResetsReceived,
-			p.RetransSent, p.RetransReceived, p.ZeroWindows, p.Response.String(), p.Unanswered, mss)
+			p.RetransSent, p.RetransReceived, p.ZeroWinSent, p.ZeroWinReceived, p.Response.String(), p.Unanswered, mss)
 	}
 	tw.Flush()
 

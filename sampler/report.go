@@ -72,7 +72,8 @@ type PeerReport struct {
 	ResetsReceived  int      `json:"resets_received"`
 	RetransSent     int      `json:"retransmits_sent"`
 	RetransReceived int      `json:"retransmits_received"`
-	ZeroWindows     int      `json:"zero_windows"`
+	ZeroWinSent     int      `json:"zero_windows_sent"`
+	ZeroWinReceived int      `json:"zero_windows_received"`
 	Response        *Latency `json:"response_seconds,omitempty"`
 	Unanswered      int      `json:"unanswered_requests"`
 	MinMSS          int      `json:"min_mss,omitempty"`
@@ -201,7 +202,7 @@ func connCauses(r *ConnRecord) []string {
 	if r.DataRetransmissions[0]+r.DataRetransmissions[1] > 0 {
 		add(causeCongestion)
 	}
-	if r.Unanswered > 0 {
+	if r.Unanswered > 0 || r.ZeroWindows[0]+r.ZeroWindows[1] > 0 {
 		add(causeAppHang)
 	}
 	if !r.Refused && r.Resets[0]+r.Resets[1] > 0 && (r.Handshake() || r.GuessedRoles) {
@@ -430,7 +431,8 @@ func (rep *Report) addToPeer(r *ConnRecord, ls localSet, pm *PeerMap) {
 	}
 	p.RetransSent += int(r.DataRetransmissions[sent])
 	p.RetransReceived += int(r.DataRetransmissions[recv])
-	p.ZeroWindows += int(r.ZeroWindows[0] + r.ZeroWindows[1])
+	p.ZeroWinSent += int(r.ZeroWindows[sent])
+	p.ZeroWinReceived += int(r.ZeroWindows[recv])
 	p.resp.add(int(r.Responses), r.ResponseMin, r.ResponseMax, r.ResponseSum)
 	p.Unanswered += int(r.Unanswered)
 	if m := int(minNonZero(r.MSS[0], r.MSS[1])); m != 0 {
@@ -484,8 +486,12 @@ func (rep *Report) addPeerFindings(p *PeerReport) {
 		rep.find(p, []string{causeAppHang}, "%d requests got no reply after the handshake completed: the application hangs", p.Unanswered)
 	}
 	if n := p.ResetsSent + p.ResetsReceived; n > 0 {
-		rep.find(p, []string{causeAppCrash}, "%d RSTs on established connections (%d sent, %d received): an application crashed or was killed",
+		rep.find(p, []string{causeAppCrash}, "%d RST segments on established connections (%d sent, %d received): an application crashed or was killed",
 			n, p.ResetsSent, p.ResetsReceived)
+	}
+	if n := p.ZeroWinSent + p.ZeroWinReceived; n > 0 {
+		rep.find(p, []string{causeAppHang}, "%d zero-window advertisements (%d sent, %d received): a receiving application stopped reading",
+			n, p.ZeroWinSent, p.ZeroWinReceived)
 	}
 	if p.SmallMSS > 0 {
 		rep.find(p, []string{causeMTU}, "%d handshakes advertised an MSS below %d (smallest %d): an MTU far too small on the path",

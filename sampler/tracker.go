@@ -67,6 +67,11 @@ type Tracker struct {
 	threshold uint32 // sampling: sampleHash < threshold
 	C         Counters
 	lastScan  int64
+	latest    int64 // the latest packet time seen
+	// scan: some timeout needs the periodic walk over all connections.
+	// Offline analysis needs none: a request's fate is settled when its
+	// connection ends or the capture does.
+	scan bool
 }
 
 // NewTracker returns a tracker with cfg.
@@ -80,7 +85,8 @@ func NewTracker(cfg Config) *Tracker {
 	if cfg.Local == nil {
 		cfg.Local = func(_, _ Addr, outgoing bool) bool { return outgoing }
 	}
-	return &Tracker{cfg: cfg, tbl: newTable(cfg.MaxConnections), threshold: sampleThreshold(cfg.SampleRate)}
+	return &Tracker{cfg: cfg, tbl: newTable(cfg.MaxConnections), threshold: sampleThreshold(cfg.SampleRate),
+		scan: cfg.SYNTimeout > 0 || cfg.IdleTimeout > 0 || cfg.ClosedTimeout > 0 || cfg.Peers != nil && cfg.ResponseTimeout > 0}
 }
 
 // Len is the number of connections tracked now.
@@ -98,7 +104,8 @@ func (t *Tracker) Handle(p *Packet, outgoing bool) {
 		t.C.ICMPErrors++
 		t.icmp(p)
 	}
-	if p.TS-t.lastScan >= scanEvery || p.TS < t.lastScan-scanEvery {
+	t.latest = max(t.latest, p.TS)
+	if t.scan && (p.TS-t.lastScan >= scanEvery || p.TS < t.lastScan-scanEvery) {
 		t.Tick(p.TS)
 	}
 }
@@ -420,8 +427,8 @@ func (t *Tracker) Flush() {
 }
 
 // end finishes the connection at idx and frees its slot. atEOF says the
-// capture ended, so a pending request may simply not have been answered
-// yet.
+// capture ended, so a pending request counts as unanswered only if it
+// waited ResponseTimeout before the last packet of the capture.
 func (t *Tracker) end(idx int32, atEOF bool) {
 	c := t.tbl.conn(idx)
 	var ps *PeerStats
@@ -435,7 +442,7 @@ func (t *Tracker) end(idx int32, atEOF bool) {
 	}
 	if c.flags&(cReqPending|cReqCounted) == cReqPending {
 		resp := int64(t.cfg.ResponseTimeout)
-		if !atEOF || (resp > 0 && c.lastTS-c.reqStart >= resp) {
+		if !atEOF || (resp > 0 && t.latest-c.reqStart >= resp) {
 			t.unanswered(c, ps)
 		}
 	}
