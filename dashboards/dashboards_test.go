@@ -347,3 +347,33 @@ func TestNeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertPanels: every alert of the pack has a detail panel, and each
+// reference names a panel that exists.
+func TestAlertPanels(t *testing.T) {
+	refs, err := boards.AlertPanels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := dashboards.Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	titles := map[string]map[int]string{}
+	for _, b := range bs {
+		titles[b.UID] = map[int]string{}
+		for _, p := range b.Panels {
+			titles[b.UID][p.ID] = p.Title
+		}
+	}
+	for _, a := range rules.Alerts() {
+		if len(refs[a.Name]) == 0 {
+			t.Errorf("alert %s has no detail panel", a.Name)
+		}
+		for _, r := range refs[a.Name] {
+			if titles[r.UID][r.PanelID] != r.Title {
+				t.Errorf("alert %s: %+v is not a panel of %s", a.Name, r, r.UID)
+			}
+		}
+	}
+}

@@ -254,3 +254,38 @@ func peerVar() model.Variable {
 func drillURL(uid string) string {
 	return "/d/" + uid + "?${__url_time_range}&${__all_variables}"
 }
+
+// PanelRef is one panel of a generated dashboard.
+type PanelRef struct {
+	UID     string // the dashboard's
+	File    string
+	PanelID int
+	Title   string
+}
+
+// AlertPanels lists, per alert name, the detail panels that show the
+// alert's evidence and link to its runbook (the overview's layer graphs,
+// which link every alert of their layer, left out): what an alert's
+// annotation or runbook would link to, e.g.
+// <grafana>/d/UID?var-instance=…&viewPanel=PanelID.
+func AlertPanels() (map[string][]PanelRef, error) {
+	bs, err := All()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]PanelRef{}
+	for _, b := range bs {
+		for _, e := range b.Dashboard.Panels {
+			p, ok := e.(*model.Panel)
+			if !ok || (b.Dashboard.UID == UIDOverview && p.Type != model.TypeStat) {
+				continue
+			}
+			for _, l := range p.Links {
+				if name, ok := strings.CutPrefix(l.Title, runbookLinkPrefix); ok {
+					out[name] = append(out[name], PanelRef{UID: b.Dashboard.UID, File: b.File, PanelID: p.ID, Title: p.Title})
+				}
+			}
+		}
+	}
+	return out, nil
+}

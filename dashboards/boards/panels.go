@@ -269,6 +269,10 @@ func pack() *rules.Pack {
 	return builtPack
 }
 
+// runbookLinkPrefix starts the title of a panel's link to a runbook; the
+// alert's name follows.
+const runbookLinkPrefix = "Runbook: "
+
 // runbooks links the panel to the runbooks of the alerts that fire on what
 // it shows.
 func runbooks(alerts ...string) opt {
@@ -279,7 +283,7 @@ func runbooks(alerts ...string) opt {
 				fail("panel %q: no alert %s", p.Title, name)
 			}
 			a := pack().Alerts[i]
-			p.Links = append(p.Links, model.Link{Title: "Runbook: " + name, Type: model.LinkURL, URL: a.RunbookURL,
+			p.Links = append(p.Links, model.Link{Title: runbookLinkPrefix + name, Type: model.LinkURL, URL: a.RunbookURL,
 				Tags: []string{}, Icon: "doc", TargetBlank: true,
 				Tooltip: "cause " + string(a.Def.Cause) + ", " + string(a.Severity)})
 		}
