@@ -85,6 +85,10 @@ func TestDiffPathLoss(t *testing.T) {
 	if tot.UnexpectedAtA != 0 || tot.UnexpectedAtB != 0 {
 		t.Errorf("segments seen only by their receiver: %d at A, %d at B", tot.UnexpectedAtA, tot.UnexpectedAtB)
 	}
+	// Lossy kernel traffic: the retransmission analysis of each capture
+	// must agree with tshark's.
+	compareWithTshark(t, fileA)
+	compareWithTshark(t, fileB)
 	// Same host, same clock: the estimated offset is within a millisecond.
 	if rep.ClockOffsetSeconds < -0.001 || rep.ClockOffsetSeconds > 0.001 {
 		t.Errorf("clock offset %vs between two namespaces of one host", rep.ClockOffsetSeconds)

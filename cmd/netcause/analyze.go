@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"runtime/debug"
@@ -37,7 +38,7 @@ func newAnalyzeCmd(app *kingpin.Application) *analyzeCmd {
 	return c
 }
 
-func (c *analyzeCmd) run() error {
+func (c *analyzeCmd) run(stdout io.Writer) error {
 	// A one-shot run over a big file: collecting garbage less often buys
 	// time with memory the process gives back when it exits.
 	debug.SetGCPercent(400)
@@ -68,7 +69,7 @@ func (c *analyzeCmd) run() error {
 	if rep == nil {
 		return err
 	}
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(stdout)
 	var werr error
 	switch *c.format {
 	case "json":
@@ -115,7 +116,8 @@ func loadPeerMap(path string) (*sampler.PeerMap, error) {
 // mapped into memory so its records are read in place, anything else
 // (a pipe, a FIFO) as a stream. size is 0 when unknown.
 func openCapture(path string) (*sampler.Source, int64, func(), error) {
-	if path == "-" {
+	// kingpin hands a lone "-" argument over as "".
+	if path == "-" || path == "" {
 		src, err := sampler.NewSource(os.Stdin)
 		return src, 0, func() {}, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -28,7 +29,7 @@ func newDiffCmd(app *kingpin.Application) *diffCmd {
 	return c
 }
 
-func (c *diffCmd) run() error {
+func (c *diffCmd) run(stdout io.Writer) error {
 	m, err := sampler.ParseAddrMap(*c.addrMap)
 	if err != nil {
 		return err
@@ -47,7 +48,7 @@ func (c *diffCmd) run() error {
 	if rep == nil {
 		return err
 	}
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(stdout)
 	var werr error
 	if *c.format == "json" {
 		werr = rep.WriteJSON(out)

@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -21,39 +22,49 @@ const (
 )
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the command without the process around it, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
 	app := kingpin.New("netcause", "Why packets between two services go missing or arrive late: offline capture analysis.")
 	app.Version(version.Print("netcause"))
 	app.HelpFlag.Short('h')
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
 	analyze := newAnalyzeCmd(app)
 	diff := newDiffCmd(app)
 
-	cmd, err := app.Parse(os.Args[1:])
+	cmd, err := app.Parse(args)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "netcause:", err)
-		os.Exit(exitError)
+		fmt.Fprintln(stderr, "netcause:", err)
+		return exitError
 	}
 	switch cmd {
 	case analyze.cmd.FullCommand():
-		err = analyze.run()
+		err = analyze.run(stdout)
 	case diff.cmd.FullCommand():
-		err = diff.run()
+		err = diff.run(stdout)
+	default:
+		return exitOK // --help, --version
 	}
-	os.Exit(exitCode(err))
+	return exitCode(err, stderr)
 }
 
 // errCorrupt marks a capture that broke part way after its report was
 // written.
 var errCorrupt = errors.New("corrupt capture")
 
-func exitCode(err error) int {
+func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errCorrupt):
-		fmt.Fprintln(os.Stderr, "netcause:", err)
+		fmt.Fprintln(stderr, "netcause:", err)
 		return exitCorrupt
 	default:
-		fmt.Fprintln(os.Stderr, "netcause:", err)
+		fmt.Fprintln(stderr, "netcause:", err)
 		return exitError
 	}
 }
