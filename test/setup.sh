@@ -18,6 +18,8 @@ hping3:hping3
 setpriv:util-linux
 capsh:libcap2-bin
 curl:curl
+node:nodejs
+npm:npm
 prometheus-node-exporter:prometheus-node-exporter
 prometheus:prometheus
 promtool:prometheus
