@@ -51,7 +51,7 @@ func TestAnalyzeJSON(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var rep struct {
-		Totals      sampler.Totals        `json:"totals"`
+		Totals      sampler.Totals       `json:"totals"`
 		Connections []sampler.ConnReport `json:"connections"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
