@@ -478,3 +478,34 @@ func TestLiveDelayedSynAck(t *testing.T) {
 	stop()
 	compareWithTshark(t, file)
 }
+
+// At a sample rate of 0.3 the kernel passes data packets of about 30% of
+// connections: every connection still shows its handshake, and exactly the
+// sampled ones show a response time.
+func TestLiveSampling(t *testing.T) {
+	p := newPair(t, 12)
+	p.server.EchoServer(p.serverAddr)
+	cfg := liveConfig()
+	cfg.Tracker.SampleRate = 0.3
+	cl := startLive(t, p.client, cfg)
+	const conns = 30
+	if n := p.client.EchoTraffic(t, p.serverAddr, conns, 2000, 3*time.Second); n != conns {
+		t.Fatalf("%d of %d echo connections completed", n, conns)
+	}
+	ps := waitPeer(t, cl, p.serverIP, 5*time.Second, "every handshake", func(ps sampler.PeerSnapshot) bool {
+		return ps.Stats.Handshake[0].Count == conns
+	})
+	sampled := ps.Stats.Sampled[0]
+	if sampled == 0 || sampled == conns {
+		t.Fatalf("%d of %d connections sampled at rate 0.3", sampled, conns)
+	}
+	waitPeer(t, cl, p.serverIP, 3*time.Second, "a response per sampled connection", func(ps sampler.PeerSnapshot) bool {
+		return ps.Stats.Response[0].Count == sampled
+	})
+	s := cl.Snapshot()
+	// Unsampled connections send their data packets past the capture.
+	if s.Tracker.Sampled >= s.Tracker.TCP {
+		t.Errorf("all %d TCP packets were of sampled connections", s.Tracker.TCP)
+	}
+	t.Logf("%d of %d connections sampled; %d of %d TCP packets captured were theirs", sampled, conns, s.Tracker.Sampled, s.Tracker.TCP)
+}

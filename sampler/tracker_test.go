@@ -154,6 +154,22 @@ func TestTrackerScenarios(t *testing.T) {
 	}
 }
 
+// An ICMP error about a tracked connection counts for that connection's
+// peer, by kind.
+func TestTrackerICMP(t *testing.T) {
+	tr, pt := liveTracker(4, Config{})
+	feed(t, tr, handshake(time.Millisecond)...)
+	ip, port := mustAddrPort(t, cli)
+	sip, sport := mustAddrPort(t, srv)
+	tr.Handle(&Packet{Kind: KindICMPError, TS: t0.Add(time.Second).UnixNano(), ICMP: ICMPFragNeeded, MTU: 1280,
+		ICMPFrom: AddrFrom4([]byte{10, 7, 0, 254}), InnerProto: 6,
+		Src: AddrFrom4(ip.To4()), Dst: AddrFrom4(sip.To4()), SrcPort: port, DstPort: sport}, false)
+	s := peerStats(t, pt, "10.7.0.2")
+	if s.ICMP[ICMPFragNeeded] != 1 || tr.C.ICMPErrors != 1 {
+		t.Errorf("icmp %v", s.ICMP)
+	}
+}
+
 // A SYN with a new ISN on a closed 4-tuple starts a new connection, as
 // tshark starts a new tcp.stream.
 func TestTrackerPortReuse(t *testing.T) {
