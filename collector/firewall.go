@@ -23,10 +23,22 @@ import (
 // chain). It never runs the iptables binaries and never takes the xtables
 // lock, so a scrape cannot queue behind kube-proxy's iptables-restore.
 //
+// A rule's series is named by its comment, or by eight hex digits of the
+// xxHash64 of its specification (its bytes as the kernel holds them,
+// counters left out): what the rule is, not where it is, so inserting or
+// deleting other rules never moves counts between series. Rules of one
+// chain with the same name are summed. The text is in
+// netcause_firewall_rule_info only. At most --collector.firewall.max-rules
+// names get series per namespace; the rest are summed per chain.
+//
 // A collection runs in its own goroutine, at most one per namespace. A
 // scrape waits for it up to --collector.firewall.wait, then serves the last
 // complete result; netcause_firewall_last_success_timestamp_seconds says
 // how old the served result is.
+//
+// Not covered: drops decided by an nftables verdict map (the verdict lives
+// in set elements the collector does not read) or counted by a named
+// counter object; arptables and ebtables legacy tables.
 
 func init() {
 	Register("firewall", true, PerNamespace, newFirewallCollector)
