@@ -45,7 +45,7 @@ var (
 	peerRetransmits = peerCounter("retransmits_total",
 		"Data segments retransmitted (as tshark's tcp.analysis.retransmission), sampled connections only.", "direction").Reveals(catalog.Congestion)
 	peerZeroWindows = peerCounter("zero_windows_total",
-		"Segments advertising a zero receive window: the receiver is not reading.", "direction").Reveals(catalog.AppHang)
+		"Segments advertising a zero receive window (sampled connections): the receiving application is not reading.", "direction").Reveals(catalog.AppHang)
 	peerUnanswered = peerCounter("requests_unanswered_total",
 		"Requests with no reply byte within --sampler.response-timeout, or whose connection closed first; sampled connections only.", "role").Reveals(catalog.AppHang)
 	peerICMP = peerCounter("icmp_errors_total",

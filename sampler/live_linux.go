@@ -274,9 +274,6 @@ func (l *Live) Snapshot() LiveStats {
 	return s
 }
 
-// Config returns the configuration the sampler runs with.
-func (l *Live) Config() LiveConfig { return l.cfg }
-
 // Close stops the capture and releases the ring.
 func (l *Live) Close() {
 	if l.stop.Swap(true) {

@@ -7,7 +7,6 @@
 package synth
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -212,28 +211,4 @@ func (g *gen) write(pw *pcapgo.Writer, s *script, st seg, ts time.Time) error {
 	data := g.buf.Bytes()
 	ci := gopacket.CaptureInfo{Timestamp: ts, Length: len(data), CaptureLength: min(len(data), g.o.Snaplen)}
 	return pw.WritePacket(ci, data[:ci.CaptureLength])
-}
-
-// Frame builds one Ethernet/IPv4/TCP frame, for tests that need a packet
-// without a file.
-func Frame(src, dst [4]byte, sport, dport uint16, flags uint8, seq, ack uint32, payload int) []byte {
-	buf := make([]byte, 14+20+20+payload)
-	copy(buf[0:6], serverMAC)
-	copy(buf[6:12], clientMAC)
-	binary.BigEndian.PutUint16(buf[12:], 0x0800)
-	ip := buf[14:]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(40+payload))
-	ip[8], ip[9] = 64, 6
-	copy(ip[12:16], src[:])
-	copy(ip[16:20], dst[:])
-	t := ip[20:]
-	binary.BigEndian.PutUint16(t[0:], sport)
-	binary.BigEndian.PutUint16(t[2:], dport)
-	binary.BigEndian.PutUint32(t[4:], seq)
-	binary.BigEndian.PutUint32(t[8:], ack)
-	t[12] = 5 << 4
-	t[13] = flags
-	binary.BigEndian.PutUint16(t[14:], 1000)
-	return buf
 }
