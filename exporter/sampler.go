@@ -120,6 +120,7 @@ type Sampler struct {
 // liveSampler is what Sampler needs of a sampler.Live.
 type liveSampler interface {
 	Snapshot() sampler.LiveStats
+	Err() error
 	Close()
 }
 
@@ -183,6 +184,15 @@ func (s *Sampler) reconcile() []samplerTarget {
 			s.targets[t.Inode] = st
 		}
 		st.target.Name = t.Name
+		if st.live != nil && now.Sub(st.lastTry) >= samplerRetryEvery {
+			if err := st.live.Err(); err != nil {
+				// Capture stopped (the namespace's state changed under it):
+				// start afresh, counters from zero.
+				st.live.Close()
+				st.live = nil
+				s.logger.Warn("sampler stopped in namespace; restarting", "netns", t.Name, "err", err)
+			}
+		}
 		if st.live == nil && (st.lastTry.IsZero() || now.Sub(st.lastTry) >= samplerRetryEvery) {
 			st.lastTry = now
 			st.live, st.err = s.start(t, s.cfg)

@@ -21,6 +21,7 @@ type fakeLive struct {
 }
 
 func (f *fakeLive) Snapshot() sampler.LiveStats { return f.stats }
+func (f *fakeLive) Err() error                  { return f.stats.Err }
 func (f *fakeLive) Close()                      { f.closed = true }
 
 func gather(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
@@ -67,6 +68,32 @@ func TestSamplerBlindSpot(t *testing.T) {
 	}
 	if mfs["netcause_peer_connections_total"] != nil {
 		t.Error("peer series from a namespace that is not captured")
+	}
+}
+
+// A capture that stopped is a blind spot, and is restarted after the retry
+// interval.
+func TestSamplerRestartsStoppedCapture(t *testing.T) {
+	stopped := &fakeLive{}
+	stopped.stats.Err = fmt.Errorf("poll: %w", os.ErrClosed)
+	starts := 0
+	s := newTestSampler(func(netns.Target, sampler.LiveConfig) (liveSampler, error) {
+		starts++
+		if starts == 1 {
+			return stopped, nil
+		}
+		return &fakeLive{}, nil
+	})
+	mfs := gather(t, s)
+	if mfs["netcause_collector_unavailable"] == nil {
+		t.Fatal("a stopped capture is not reported")
+	}
+	for _, st := range s.targets {
+		st.lastTry = st.lastTry.Add(-samplerRetryEvery)
+	}
+	mfs = gather(t, s)
+	if starts != 2 || !stopped.closed || mfs["netcause_collector_unavailable"] != nil {
+		t.Errorf("starts %d, old capture closed %v, blind spot %v", starts, stopped.closed, mfs["netcause_collector_unavailable"])
 	}
 }
 

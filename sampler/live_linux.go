@@ -257,6 +257,13 @@ func containsIndex(s []int32, x int32) bool {
 	return false
 }
 
+// Err is why capture stopped, nil while it runs.
+func (l *Live) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats.Err
+}
+
 // Snapshot returns the counters and per-peer figures now.
 func (l *Live) Snapshot() LiveStats {
 	l.mu.Lock()
