@@ -369,16 +369,23 @@ func ruleLine(t *testing.T, chains map[string]*xtChain, chain, part string) xtRu
 func fwVeth(t *testing.T, client *nstest.NS, cAddr string, server *nstest.NS, sAddr string, prefix int) {
 	t.Helper()
 	nstest.Veth(t, client, "fwc0", fmt.Sprintf("%s/%d", cAddr, prefix), server, "fws0", fmt.Sprintf("%s/%d", sAddr, prefix))
-	server.EchoServer(sAddr + ":7")
+	waitReachable(t, client, server, "tcp4", sAddr+":7")
+}
+
+// waitReachable serves TCP echo on addr in server and waits (at most 10 s)
+// until client connects to it.
+func waitReachable(t *testing.T, client, server *nstest.NS, network, addr string) {
+	t.Helper()
+	server.Listen(network, addr) // accepted by the kernel's backlog, never served
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := client.Dial("tcp4", sAddr+":7", time.Second)
+		c, err := client.Dial(network, addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s cannot reach %s: %v", client.Name, sAddr, err)
+			t.Fatalf("%s cannot reach %s: %v", client.Name, addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -425,6 +432,7 @@ func TestFirewallRejectIPv6AndPolicy(t *testing.T) {
 			fwVeth(t, client, c4, server, s4, 25)
 			client.Run("ip", "-6", "addr", "add", c6+"/64", "dev", "fwc0", "nodad")
 			server.Run("ip", "-6", "addr", "add", s6+"/64", "dev", "fws0", "nodad")
+			waitReachable(t, client, server, "tcp6", "["+s6+"]:7")
 			forwardPath(t, client, server, n)
 
 			server.Run(b.iptables, "-A", "INPUT", "-p", "tcp", "--dport", "81", "-j", "REJECT", "--reject-with", "tcp-reset")
@@ -518,6 +526,7 @@ func TestFirewallNativeNftables(t *testing.T) {
 	fwVeth(t, client, "10.213.30.1", server, "10.213.30.2", 25)
 	client.Run("ip", "-6", "addr", "add", "fd00:213:30::1/64", "dev", "fwc0", "nodad")
 	server.Run("ip", "-6", "addr", "add", "fd00:213:30::2/64", "dev", "fws0", "nodad")
+	waitReachable(t, client, server, "tcp6", "[fd00:213:30::2]:7")
 	forwardPath(t, client, server, 30)
 	nftLoad(t, server, `table inet fwtest {
 	chain input {

@@ -98,6 +98,7 @@ func fwNamespace(t *testing.T, subnet int, n int) (client, server *nstest.NS) {
 	c6, s6 := fmt.Sprintf("fd00:213:%d::1", subnet), fmt.Sprintf("fd00:213:%d::2", subnet)
 	client.Run("ip", "-6", "addr", "add", c6+"/64", "dev", "fwc0", "nodad")
 	server.Run("ip", "-6", "addr", "add", s6+"/64", "dev", "fws0", "nodad")
+	waitReachable(t, client, server, "tcp6", "["+s6+"]:7")
 	server.Run("iptables-legacy", "-A", "INPUT", "-p", "udp", "--dport", "9000", "-j", "DROP")
 	server.Run("ip6tables-nft", "-A", "INPUT", "-p", "udp", "--dport", "9001", "-j", "DROP")
 	nftLoad(t, server, `table inet native {

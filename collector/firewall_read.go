@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -146,7 +147,9 @@ func (r *fwReader) text(ctx *fwChainCtx, hash uint64, render func() string) stri
 	k := fwTextKey{ctx, hash}
 	t := r.texts[k]
 	if t == nil {
-		t = &fwText{text: render()}
+		// Comments and interface names may hold any bytes; label values
+		// must be UTF-8.
+		t = &fwText{text: strings.ToValidUTF8(render(), "\uFFFD")}
 		r.texts[k] = t
 	}
 	t.used = r.gen

@@ -3,6 +3,7 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -305,9 +306,11 @@ func (a *fwAgg) view(counts map[fwCountKey]int, errs []error) *fwView {
 	return v
 }
 
-// ruleLabels names the selected groups: the comment, the policy marker, or
-// eight hex digits of the spec hash; sixteen where eight would give two
-// series of one chain the same labels.
+// ruleLabels names the selected groups: the comment (made valid UTF-8, as
+// label values must be), the policy marker, or eight hex digits of the
+// spec hash. Where two series of one chain would get the same labels, a
+// hash names them apart: sixteen digits for a spec hash, and the comment's
+// own hash after a comment that reads like another comment.
 func (a *fwAgg) ruleLabels(selected []bool) []string {
 	labels := make([]string, len(a.groups))
 	type slot struct {
@@ -315,7 +318,7 @@ func (a *fwAgg) ruleLabels(selected []bool) []string {
 		verdict uint8
 		label   string
 	}
-	used := map[slot]int{}
+	used, comments := map[slot]int{}, map[slot]int{}
 	for i := range a.groups {
 		if !selected[i] {
 			continue
@@ -325,16 +328,26 @@ func (a *fwAgg) ruleLabels(selected []bool) []string {
 		case kindPolicy:
 			labels[i] = rulePolicy
 		case kindComment:
-			labels[i] = g.comment
+			labels[i] = strings.ToValidUTF8(g.comment, "\uFFFD")
 		default:
 			labels[i] = hashIdent(g.key.id)
 		}
 		used[slot{g.key.ctx, g.key.verdict, labels[i]}]++
+		if g.key.kind == kindComment {
+			comments[slot{g.key.ctx, g.key.verdict, labels[i]}]++
+		}
 	}
 	for i := range a.groups {
 		g := &a.groups[i]
-		if selected[i] && g.key.kind == kindSpec && used[slot{g.key.ctx, g.key.verdict, labels[i]}] > 1 {
+		if !selected[i] {
+			continue
+		}
+		sl := slot{g.key.ctx, g.key.verdict, labels[i]}
+		switch {
+		case g.key.kind == kindSpec && used[sl] > 1:
 			labels[i] = hexDigits(g.key.id, 16)
+		case g.key.kind == kindComment && comments[sl] > 1:
+			labels[i] += " #" + hexDigits(g.key.id, 16)
 		}
 	}
 	return labels

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -186,10 +187,20 @@ func TestRuleLabelsDistinct(t *testing.T) {
 	a.add(fwGroupKey{ctx: c, id: xxhash.Sum64String("12345678"), kind: kindComment}, []byte("12345678"), 7, true, 4, 4)
 	v := a.view(nil, nil)
 	got := map[string]uint64{}
+	_ = got
+	// Two comments that are not UTF-8 and read alike once made valid.
+	a.add(fwGroupKey{ctx: c, id: xxhash.Sum64String("x\xff"), kind: kindComment}, []byte("x\xff"), 8, true, 5, 5)
+	a.add(fwGroupKey{ctx: c, id: xxhash.Sum64String("x\xfe"), kind: kindComment}, []byte("x\xfe"), 9, true, 6, 6)
+	v = a.view(nil, nil)
+	got = map[string]uint64{}
 	for _, s := range v.counters {
 		got[s.key.rule] = s.packets
+		if !utf8.ValidString(s.key.rule) {
+			t.Errorf("label %q is not UTF-8", s.key.rule)
+		}
 	}
-	want := map[string]uint64{"abcdef0100000001": 1, "abcdef0100000002": 2, "1234567800000000": 3, "12345678": 4}
+	want := map[string]uint64{"abcdef0100000001": 1, "abcdef0100000002": 2, "1234567800000000": 3, "12345678": 4,
+		"x\uFFFD #" + hexDigits(xxhash.Sum64String("x\xff"), 16): 5, "x\uFFFD #" + hexDigits(xxhash.Sum64String("x\xfe"), 16): 6}
 	if len(got) != len(want) {
 		t.Fatalf("labels %v, want %v", got, want)
 	}
