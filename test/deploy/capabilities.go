@@ -18,7 +18,10 @@ const (
 	fileEnd   = "# END capabilities"
 )
 
-var capCell = regexp.MustCompile("^`(CAP_[A-Z0-9_]+)`$")
+var (
+	capCell = regexp.MustCompile("^`(CAP_[A-Z0-9_]+)`$")
+	capName = regexp.MustCompile(`^CAP_[A-Z0-9_]+$`)
+)
 
 // ReadmeCapabilities returns the capabilities of README.md's table, in its
 // order, as CAP_ names. A row whose first cell is not a `CAP_X` name is an
@@ -92,7 +95,12 @@ func UnitCapabilities(unit []byte) (ambient, bounding []string, err error) {
 		if strings.HasPrefix(value, "~") {
 			return nil, nil, fmt.Errorf("unit line %d: %s is an inverted list; name the capabilities granted", n, key)
 		}
-		*list = append(*list, strings.Fields(value)...)
+		for _, f := range strings.Fields(value) {
+			if !capName.MatchString(f) {
+				return nil, nil, fmt.Errorf("unit line %d: %s: %q is not a CAP_NAME", n, key, f)
+			}
+			*list = append(*list, f)
+		}
 	}
 	return ambient, bounding, s.Err()
 }

@@ -120,6 +120,7 @@ func TestUnitCapabilities(t *testing.T) {
 		{"other section ignored", "[Unit]\nAmbientCapabilities=CAP_X\n[Service]\n# AmbientCapabilities=CAP_Y\nCapabilityBoundingSet=CAP_A\n",
 			nil, []string{"CAP_A"}, ""},
 		{"inverted", "[Service]\nCapabilityBoundingSet=~CAP_SYS_ADMIN\n", nil, nil, "inverted"},
+		{"not a name", "[Service]\nAmbientCapabilities=CAP_A ~CAP_B\n", nil, nil, "is not a CAP_NAME"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b, err := deploy.UnitCapabilities([]byte(tc.unit))
