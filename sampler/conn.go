@@ -15,6 +15,7 @@ type conn struct {
 	localSide    uint8  // the side that is this host (live capture)
 	peer         int32  // peer slot, or otherPeer
 	serial       uint64 // order of the connection's first packet, from 0
+	live         bool   // in the table (the arena keeps freed entries)
 
 	firstTS, lastTS int64
 	firstSyn        int64 // first SYN from the client

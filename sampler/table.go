@@ -183,7 +183,7 @@ func (t *table) insert(k *flowKey, h uint64) int32 {
 		}
 	}
 	c := t.conn(idx)
-	*c = conn{key: *k, hash: h, prev: -1, next: -1}
+	*c = conn{key: *k, hash: h, prev: -1, next: -1, live: true}
 	t.place(idx)
 	t.n++
 	t.pushFront(idx)
@@ -216,8 +216,20 @@ func (t *table) remove(idx int32) {
 	}
 	t.slots[i] = 0
 	t.unlink(idx)
+	c.live = false
 	t.free = append(t.free, idx)
 	t.n--
+}
+
+// clear removes every connection at once.
+func (t *table) clear() {
+	clear(t.slots)
+	t.free = t.free[:0]
+	for i := 0; i < t.used; i++ {
+		t.conn(int32(i)).live = false
+		t.free = append(t.free, int32(i))
+	}
+	t.head, t.tail, t.n = -1, -1, 0
 }
 
 func (t *table) pushFront(idx int32) {

@@ -421,16 +421,27 @@ func (t *Tracker) synUnanswered(c *conn, ps *PeerStats) {
 
 // Flush ends every connection, as at the end of a capture file.
 func (t *Tracker) Flush() {
-	for t.tbl.head >= 0 {
-		t.end(t.tbl.head, true)
+	// Every connection goes: finish them in arena order, which walks
+	// memory sequentially, then empty the table at once rather than
+	// removing them one by one.
+	for i := 0; i < t.tbl.used; i++ {
+		if c := t.tbl.conn(int32(i)); c.live {
+			t.finish(c, true)
+		}
 	}
+	t.tbl.clear()
 }
 
 // end finishes the connection at idx and frees its slot. atEOF says the
 // capture ended, so a pending request counts as unanswered only if it
 // waited ResponseTimeout before the last packet of the capture.
 func (t *Tracker) end(idx int32, atEOF bool) {
-	c := t.tbl.conn(idx)
+	t.finish(t.tbl.conn(idx), atEOF)
+	t.tbl.remove(idx)
+}
+
+// finish settles a connection's counts and hands its record to OnEnd.
+func (t *Tracker) finish(c *conn, atEOF bool) {
 	var ps *PeerStats
 	if pt := t.cfg.Peers; pt != nil {
 		s := pt.slot(c.peer)
@@ -450,7 +461,6 @@ func (t *Tracker) end(idx int32, atEOF bool) {
 		r := c.record()
 		t.cfg.OnEnd(&r)
 	}
-	t.tbl.remove(idx)
 }
 
 // sampleThreshold turns a rate in (0, 1] into the bound on sampleHash.
