@@ -19,6 +19,8 @@ setpriv:util-linux
 capsh:libcap2-bin
 curl:curl
 node:nodejs
+buildah:buildah
+systemd-analyze:systemd
 npm:npm
 prometheus-node-exporter:prometheus-node-exporter
 prometheus:prometheus
