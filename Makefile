@@ -30,7 +30,7 @@ build:
 run: build
 	$(BIN)/netcause_exporter $(ARGS)
 
-test: test-deps fmt-check vet unit fuzz
+test: test-deps fmt-check vet lint-alerts unit fuzz test-deploy
 
 test-deps:
 	test/setup.sh
