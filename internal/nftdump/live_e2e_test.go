@@ -95,6 +95,19 @@ func TestLiveDumpsMatchTools(t *testing.T) {
 		t.Errorf("dump of a missing chain: %d rules, %v", n, err)
 	}
 
+	// A dump left half-read is drained by the next request, which then
+	// answers in full.
+	if err := conn.StartChains(0); err != nil || !conn.Next() {
+		t.Fatalf("chain dump: %v", conn.Err())
+	}
+	if gen, err := conn.Generation(); err != nil || gen != gen1 {
+		t.Errorf("after an abandoned dump: generation %d, %v", gen, err)
+	}
+	var again int
+	if err := conn.DumpChains(0, func([]byte) error { again++; return nil }); err != nil || again != len(chains) {
+		t.Errorf("after an abandoned dump: %d chains (%v), want %d", again, err, len(chains))
+	}
+
 	if *update {
 		writeFrames(t, "chains.bin", chains)
 		writeFrames(t, "rules.bin", rules)
