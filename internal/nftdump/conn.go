@@ -1,3 +1,12 @@
+// Package nftdump reads nf_tables chains and rules over netlink (the
+// tables iptables-nft writes and native nftables ones alike) and decodes
+// only what the firewall collector needs: a rule's verdict, the counter
+// that counts it, its comment, a hash of its expressions, and on demand
+// its text. It needs CAP_NET_ADMIN in the namespace's user namespace.
+//
+// Decoding walks the kernel's messages in place, without building an
+// expression tree: a collection of 50k rules reads every rule, and
+// google/nftables' full decode allocates hundreds of megabytes for that.
 package nftdump
 
 import (
