@@ -179,17 +179,9 @@ func (f *Filter) Program(rate float64, snaplen uint32) ([]bpf.Instruction, error
 		a.goTo("drop")
 	}
 	a.label("v4net")
-	a.add(bpf.LoadMemShift{Off: 0})
-	f.ports(a, "v4", bpf.LoadIndirect{Off: 0, Size: 2}, bpf.LoadIndirect{Off: 2, Size: 2})
-	a.add(bpf.LoadIndirect{Off: 13, Size: 1})
-	a.branch(bpf.JumpBitsSet, FlagFIN|FlagSYN|FlagRST, "accept")
-	if threshold < 1<<16 {
-		a.add(bpf.LoadIndirect{Off: 0, Size: 4}, bpf.StoreScratch{Src: bpf.RegA, N: 0},
-			bpf.LoadAbsolute{Off: 12, Size: 4}, bpf.TAX{}, bpf.LoadAbsolute{Off: 16, Size: 4})
-		sampleTail(a, threshold)
-	} else {
-		a.goTo("accept")
-	}
+	a.add(bpf.LoadMemShift{Off: 0}) // X: the IPv4 header length
+	f.tcpTail(a, "v4", func(off, size uint32) bpf.Instruction { return bpf.LoadIndirect{Off: off, Size: int(size)} },
+		12, 16, threshold)
 
 	// IPv6: TCP or ICMPv6 right after the fixed header.
 	a.label("v6")
@@ -223,22 +215,31 @@ func (f *Filter) Program(rate float64, snaplen uint32) ([]bpf.Instruction, error
 		a.goTo("drop")
 	}
 	a.label("v6net")
-	f.ports(a, "v6", bpf.LoadAbsolute{Off: 40, Size: 2}, bpf.LoadAbsolute{Off: 42, Size: 2})
-	a.add(bpf.LoadAbsolute{Off: 53, Size: 1})
-	a.branch(bpf.JumpBitsSet, FlagFIN|FlagSYN|FlagRST, "accept")
-	if threshold < 1<<16 {
-		a.add(bpf.LoadAbsolute{Off: 40, Size: 4}, bpf.StoreScratch{Src: bpf.RegA, N: 0},
-			bpf.LoadAbsolute{Off: 20, Size: 4}, bpf.TAX{}, bpf.LoadAbsolute{Off: 36, Size: 4})
-		sampleTail(a, threshold)
-	} else {
-		a.goTo("accept")
-	}
+	f.tcpTail(a, "v6", func(off, size uint32) bpf.Instruction { return bpf.LoadAbsolute{Off: 40 + off, Size: int(size)} },
+		20, 36, threshold)
 
 	a.label("accept")
 	a.add(bpf.RetConstant{Val: snaplen})
 	a.label("drop")
 	a.add(bpf.RetConstant{Val: 0})
 	return a.resolve()
+}
+
+// tcpTail finishes the program for a TCP segment whose header field at off
+// tcp(off, size) loads: the port filter, then SYN, FIN and RST always and
+// data only of sampled connections. srcLow and dstLow are the offsets of
+// the addresses' low 32 bits, which the sampling hash uses.
+func (f *Filter) tcpTail(a *asm, prefix string, tcp func(off, size uint32) bpf.Instruction, srcLow, dstLow, threshold uint32) {
+	f.ports(a, prefix, tcp(0, 2), tcp(2, 2))
+	a.add(tcp(13, 1))
+	a.branch(bpf.JumpBitsSet, FlagFIN|FlagSYN|FlagRST, "accept")
+	if threshold >= 1<<16 {
+		a.goTo("accept")
+		return
+	}
+	a.add(tcp(0, 4), bpf.StoreScratch{Src: bpf.RegA, N: 0},
+		bpf.LoadAbsolute{Off: srcLow, Size: 4}, bpf.TAX{}, bpf.LoadAbsolute{Off: dstLow, Size: 4})
+	sampleTail(a, threshold)
 }
 
 // ports adds the port test: fall through when a port matches, else drop.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/netip"
@@ -69,21 +68,17 @@ func (c *analyzeCmd) run(stdout io.Writer) error {
 	if rep == nil {
 		return err
 	}
-	out := bufio.NewWriter(stdout)
-	var werr error
-	switch *c.format {
-	case "json":
-		werr = rep.WriteJSON(out)
-	case "csv":
-		werr = rep.WriteCSV(out)
-	default:
-		werr = rep.WriteText(out, *c.maxRows)
-	}
-	if ferr := out.Flush(); werr == nil {
-		werr = ferr
-	}
+	werr := writeReport(stdout, func(out io.Writer) error {
+		switch *c.format {
+		case "json":
+			return rep.WriteJSON(out)
+		case "csv":
+			return rep.WriteCSV(out)
+		}
+		return rep.WriteText(out, *c.maxRows)
+	})
 	if werr != nil {
-		return fmt.Errorf("write report: %w", werr)
+		return werr
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v (the report covers everything before it)", errCorrupt, err)

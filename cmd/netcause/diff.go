@@ -48,18 +48,14 @@ func (c *diffCmd) run(stdout io.Writer) error {
 	if rep == nil {
 		return err
 	}
-	out := bufio.NewWriter(stdout)
-	var werr error
-	if *c.format == "json" {
-		werr = rep.WriteJSON(out)
-	} else {
-		werr = rep.WriteText(out, *c.maxSegs)
-	}
-	if ferr := out.Flush(); werr == nil {
-		werr = ferr
-	}
+	werr := writeReport(stdout, func(out io.Writer) error {
+		if *c.format == "json" {
+			return rep.WriteJSON(out)
+		}
+		return rep.WriteText(out, *c.maxSegs)
+	})
 	if werr != nil {
-		return fmt.Errorf("write report: %w", werr)
+		return werr
 	}
 	if err != nil {
 		return err

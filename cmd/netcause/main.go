@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -67,4 +68,17 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "netcause:", err)
 		return exitError
 	}
+}
+
+// writeReport renders a report to stdout through a buffer.
+func writeReport(stdout io.Writer, render func(io.Writer) error) error {
+	out := bufio.NewWriter(stdout)
+	err := render(out)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
 }
