@@ -375,30 +375,26 @@ func compareConn(pr connPair, offset int64) DiffConn {
 		// For each key, in time order: a receiver's copy is the latest
 		// sender's copy that left before it arrived (clocks aligned).
 		const slack = int64(2e6)
-		type occ struct{ a, b []*seg }
-		occs := map[segKey]*occ{}
-		for i := range pr.a.segs {
-			s := &pr.a.segs[i]
-			k := keyOf(s)
-			if occs[k] == nil {
-				occs[k] = &occ{}
+		// occs[k] holds the copies of segment k in A (0) and B (1).
+		occs := map[segKey]*[2][]*seg{}
+		for side, c := range [2]*dconn{pr.a, pr.b} {
+			for i := range c.segs {
+				s := &c.segs[i]
+				k := keyOf(s)
+				o := occs[k]
+				if o == nil {
+					o = new([2][]*seg)
+					occs[k] = o
+				}
+				o[side] = append(o[side], s)
 			}
-			occs[k].a = append(occs[k].a, s)
-		}
-		for i := range pr.b.segs {
-			s := &pr.b.segs[i]
-			k := keyOf(s)
-			if occs[k] == nil {
-				occs[k] = &occ{}
-			}
-			occs[k].b = append(occs[k].b, s)
 		}
 		for k, o := range occs {
-			send, recv := o.a, o.b // client to server: A sends
+			send, recv := o[0], o[1] // client to server: A sends
 			sendTime := func(s *seg) int64 { return s.ts }
 			recvTime := func(s *seg) int64 { return s.ts - offset }
 			if !k.c2s {
-				send, recv = o.b, o.a
+				send, recv = o[1], o[0]
 				sendTime = func(s *seg) int64 { return s.ts - offset }
 				recvTime = func(s *seg) int64 { return s.ts }
 			}
