@@ -200,6 +200,23 @@ func (n *NS) ProcNet(file string) string {
 	n.pidOnce.Do(func() {
 		cmd := n.Start("sleep", "3600")
 		n.pid = cmd.Process.Pid
+		// `ip netns exec` enters the namespace after it starts: until then
+		// /proc/PID/net shows the host's counters.
+		want, err := os.Stat("/run/netns/" + n.Name)
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			fi, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", n.pid))
+			if err == nil && os.SameFile(fi, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				n.t.Fatalf("process %d did not enter namespace %s within 5s", n.pid, n.Name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	})
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", n.pid, file))
 	if err != nil {
