@@ -106,7 +106,17 @@ func (c *netdevCollector) Update(t netns.Target, ch chan<- prometheus.Metric) er
 		}
 		emitNetdev(t.Name, l, speeds, ch)
 	}
-	return errors.Join(err, speedErr)
+	// Peers are found among all links (an excluded bridge is still a
+	// port's master) and reported for the included devices only.
+	var peers []linkPeer
+	for _, p := range linkPeers(links) {
+		if !c.filter.ignored(p.device) {
+			peers = append(peers, p)
+		}
+	}
+	remote, peerErr := readRemoteLinks(remoteRefs(peers))
+	emitPeerMTUs(t.Name, resolvePeerMTUs(links, peers, remote), ch)
+	return errors.Join(err, speedErr, peerErr)
 }
 
 // emitNetdev sends the metrics of one interface; speeds maps interface

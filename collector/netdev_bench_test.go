@@ -86,3 +86,26 @@ func BenchmarkEthtoolVeths(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNetdevVethPeersElsewhere is one netdev scrape of a namespace
+// holding n veths whose peers are in another namespace: besides the dump,
+// one RTM_GETLINK per peer for its MTU (netcause_network_peer_mtu_bytes).
+// Compare with BenchmarkNetdevVeths, whose peers are in the same namespace
+// and come from the dump.
+func BenchmarkNetdevVethPeersElsewhere(b *testing.B) {
+	for _, n := range []int{100, 500} {
+		b.Run(fmt.Sprintf("pairs=%d", n), func(b *testing.B) {
+			ns, peers := nstest.New(b), nstest.New(b)
+			var batch strings.Builder
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&batch, "link add ncb%da type veth peer name ncb%db netns %s\nlink set ncb%da up\n", i, i, peers.Name, i)
+			}
+			file := filepath.Join(b.TempDir(), "batch")
+			if err := os.WriteFile(file, []byte(batch.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			ns.Run("ip", "-batch", file)
+			benchCollectorUpdate(b, "netdev", ns.Target())
+		})
+	}
+}

@@ -40,6 +40,12 @@ func ipLinkShow(t *testing.T, ns *nstest.NS, dev string) (ipLinkStats, string) {
 // not contain the namespace's interfaces.
 func TestNetdevMTUDropsInNamespace(t *testing.T) {
 	srv, cli := nstest.New(t), nstest.New(t)
+	// IPv6 sends router solicitations and MLD reports for seconds after a
+	// link comes up, sometimes more than the quiescence poll apart: without
+	// it only the test's own packets arrive.
+	for _, ns := range []*nstest.NS{srv, cli} {
+		ns.Run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	}
 	nstest.Veth(t, srv, "ncmtu0", "10.214.0.1/24", cli, "ncmtu1", "10.214.0.2/24")
 	srv.Run("ip", "link", "set", "ncmtu0", "mtu", "100")
 	// With GSO/TSO on, the sender hands the veth large GSO packets that skip

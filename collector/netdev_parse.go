@@ -24,6 +24,19 @@ type netdevLink struct {
 	HasCarrierChanges bool
 	// Stats is IFLA_STATS64, nil when the kernel sent none.
 	Stats *linkStats64
+	// Link is IFLA_LINK, the index of the interface this one is tied to:
+	// a veth's peer, a VLAN's lower device. It is an index in the
+	// namespace LinkNetNSID names, or in this one when HasLinkNetNSID is
+	// false.
+	Link           uint32
+	LinkNetNSID    int32
+	HasLinkNetNSID bool
+	// Master is IFLA_MASTER: the bridge (or bond, VRF) this interface is
+	// a port of; 0 for none.
+	Master uint32
+	// TargetNetNSID is IFLA_TARGET_NETNSID, which the kernel echoes in a
+	// reply about another namespace's interface; -1 when absent.
+	TargetNetNSID int32
 }
 
 // Indexes into linkStats64, in the order of struct rtnl_link_stats64
@@ -80,7 +93,7 @@ var errShortIfinfomsg = errors.New("RTM_NEWLINK shorter than struct ifinfomsg")
 // field would fail the whole dump) and drops attribute decoding errors;
 // this reads the fields it needs by offset and reports malformed input.
 func parseLinkMessage(b []byte) (netdevLink, error) {
-	var l netdevLink
+	l := netdevLink{TargetNetNSID: -1}
 	if len(b) < unix.SizeofIfInfomsg {
 		return l, errShortIfinfomsg
 	}
@@ -99,6 +112,14 @@ func parseLinkMessage(b []byte) (netdevLink, error) {
 			l.OperState = ad.Uint8()
 		case unix.IFLA_CARRIER_CHANGES:
 			l.CarrierChanges, l.HasCarrierChanges = ad.Uint32(), true
+		case unix.IFLA_LINK:
+			l.Link = ad.Uint32()
+		case unix.IFLA_LINK_NETNSID:
+			l.LinkNetNSID, l.HasLinkNetNSID = ad.Int32(), true
+		case unix.IFLA_MASTER:
+			l.Master = ad.Uint32()
+		case unix.IFLA_TARGET_NETNSID:
+			l.TargetNetNSID = ad.Int32()
 		case unix.IFLA_LINKINFO:
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
 				for nad.Next() {

@@ -339,6 +339,9 @@ func TestParseLinkMessage(t *testing.T) {
 		"attribute past the end":  append(linkMsg(name), 0xff, 0x00, 0x03, 0x00),
 		"truncated header":        append(linkMsg(name), 8, 0),
 		"linkinfo nested garbage": linkMsg(name, attr(unix.IFLA_LINKINFO, []byte{0xff, 0xff, 1, 0})),
+		"link not u32":            linkMsg(name, attr(unix.IFLA_LINK, []byte{1, 2})),
+		"link netnsid not s32":    linkMsg(name, attr(unix.IFLA_LINK_NETNSID, []byte{1})),
+		"master not u32":          linkMsg(name, attr(unix.IFLA_MASTER, []byte{1, 2, 3})),
 	} {
 		if _, err := parseLinkMessage(msg); err == nil {
 			t.Errorf("%s: no error", desc)
