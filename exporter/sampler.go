@@ -141,7 +141,15 @@ const (
 func NewSampler(cfg sampler.LiveConfig, opts netns.Options, logger *slog.Logger) *Sampler {
 	s := &Sampler{cfg: cfg, netns: opts, logger: logger, targets: map[uint64]*samplerTarget{},
 		stop: make(chan struct{}), done: make(chan struct{}),
-		start: func(t netns.Target, c sampler.LiveConfig) (liveSampler, error) { return sampler.StartLive(t, c) }}
+		start: func(t netns.Target, c sampler.LiveConfig) (liveSampler, error) {
+			l, err := sampler.StartLive(t, c)
+			if err != nil {
+				// A nil *Live in the interface would not be nil: reconcile
+				// and Collect would call it and panic.
+				return nil, err
+			}
+			return l, nil
+		}}
 	s.reconcile()
 	go s.loop()
 	return s
