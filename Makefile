@@ -14,8 +14,8 @@ LDFLAGS   := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revisi
 export CGO_ENABLED := 0
 
 # Flags for `make run`: the host namespace plus every named and container
-# namespace. Override with `make run ARGS=...`.
-ARGS      ?= --netns.named --netns.processes
+# namespace, with the sampler on. Override with `make run ARGS=...`.
+ARGS      ?= --netns.named --netns.processes --sampler.enabled
 # How long each fuzz target runs inside `make test`, as a count of inputs:
 # Go 1.26's fuzz coordinator can fail a duration-bounded run with "context
 # deadline exceeded" and no failing input (go.dev/issue/75804, fixed in
