@@ -92,3 +92,20 @@ func ReadConntrackNetlink() error {
 	_, err := newConntrackCollector(slog.New(slog.DiscardHandler)).readNetlink()
 	return err
 }
+
+// SetConntrackUnrepliedLimit changes the entry limit of conntrack
+// collectors built afterwards and returns a function that restores it.
+func SetConntrackUnrepliedLimit(n int) (restore func()) {
+	old := conntrackUnrepliedLimit
+	conntrackUnrepliedLimit = n
+	return func() { conntrackUnrepliedLimit = old }
+}
+
+// ConntrackUnrepliedDumpSize is how many entries the unreplied dump of the
+// calling thread's namespace hands over: with the kernel's status filter
+// working, only entries without a reply.
+func ConntrackUnrepliedDumpSize() (int, error) {
+	n := 0
+	_, err := ctUnrepliedDump(1<<30, func([]byte) error { n++; return nil })
+	return n, err
+}
