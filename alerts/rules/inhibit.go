@@ -32,14 +32,62 @@ func Inhibitions() []Inhibition {
 			Why: "An ICMP administratively-prohibited is a firewall's answer, not a routing failure.",
 		},
 		{
-			Source:  "NetcauseInterfaceDown",
-			Targets: append([]string{"NetcauseNoRoute", "NetcauseDestinationUnreachable", "NetcausePeerUnreachable"}, handshakeSymptoms...),
-			Why:     "A downed interface removes its routes (no route) and makes the hosts behind it unreachable (host-unreachable, unanswered SYNs).",
+			Source: "NetcauseInterfaceDown",
+			Targets: append([]string{"NetcauseNoRoute", "NetcauseDestinationUnreachable", "NetcausePeerUnreachable",
+				"NetcauseDefaultRouteLost", "NetcauseNATRepliesMissing"}, handshakeSymptoms...),
+			Why: "A downed interface removes its routes (no route, its default route) and makes the hosts behind it unreachable (host-unreachable, unanswered SYNs, translated flows without replies).",
 		},
 		{
 			Source:  "NetcauseNoRoute",
 			Targets: append([]string{"NetcauseDestinationUnreachable", "NetcausePeerUnreachable"}, handshakeSymptoms...),
 			Why:     "The no-route counters are direct evidence; the unreachables and unanswered SYNs are their echo at the sender.",
+		},
+		{
+			Source:  "NetcauseNoRoute",
+			Targets: []string{"NetcauseDiscardRoute"},
+			Why:     "Packets that match no route at all also count in the machine-wide in_no_route NetcauseDiscardRoute reads; the direct counter is the better evidence.",
+		},
+		{
+			Source: "NetcauseDiscardRoute",
+			Targets: append([]string{"NetcauseDestinationUnreachable", "NetcausePeerUnreachable", "NetcausePeerFirewallRejects",
+				"NetcauseNATRepliesMissing"}, handshakeSymptoms...),
+			Why: "A blackhole drops SYNs silently; unreachable and prohibit routes answer ICMP host-unreachable and administratively-prohibited, which look like a firewall's REJECT; translated flows into such a route get no reply.",
+		},
+		{
+			Source:  "NetcauseDefaultRouteLost",
+			Targets: append([]string{"NetcauseDestinationUnreachable", "NetcausePeerUnreachable", "NetcauseNATRepliesMissing"}, handshakeSymptoms...),
+			Why:     "Without a default route every destination beyond the connected prefixes is unreachable: unanswered SYNs and unreachables are its echo.",
+		},
+		{
+			Source:  "NetcauseNATRepliesMissing",
+			Targets: handshakeSymptoms,
+			Why:     "Translated SYNs whose replies do not come back are the unanswered handshakes.",
+		},
+		{
+			Source:  "NetcauseFirewallBlockingConnections",
+			Targets: []string{"NetcauseNATRepliesMissing"},
+			Why:     "A rule that drops translated SYNs or their replies leaves the same unreplied entries; the rule is the cause.",
+		},
+		{
+			Source:  "NetcausePeerFirewallRejects",
+			Targets: []string{"NetcauseNATRepliesMissing"},
+			Why:     "A SYN answered by ICMP administratively-prohibited leaves its translated entry unreplied (ICMP errors are not replies).",
+		},
+		{
+			Source:  "NetcausePeerUnreachable",
+			Targets: []string{"NetcauseNATRepliesMissing"},
+			Why:     "A SYN answered by ICMP net- or host-unreachable leaves its translated entry unreplied: the destination is not reachable, the NAT is not at fault.",
+		},
+		{
+			Source:  "NetcauseDestinationUnreachable",
+			Targets: []string{"NetcauseNATRepliesMissing"},
+			Why:     "Connections failing with ICMP unreachables leave their translated entries unreplied: the destination is not reachable, the NAT is not at fault.",
+		},
+		{
+			Source:  "NetcauseMTUMismatch",
+			Targets: []string{"NetcauseInterfaceReceiveDrops", "NetcauseInterfaceErrors"},
+			Equal:   []string{"netns", "device"},
+			Why:     "An interface whose MTU is below its peer's drops the peer's larger frames as receive drops or length errors.",
 		},
 		{
 			Source:  "NetcauseConntrackDropping",
@@ -53,7 +101,7 @@ func Inhibitions() []Inhibition {
 		},
 		{
 			Source:  "NetcauseMTUDroppingPackets",
-			Targets: []string{"NetcauseInterfaceMTUTooSmall", "NetcauseInterfaceReceiveDrops", "NetcauseInterfaceErrors", "NetcauseTCPRetransmitRatioHigh", "NetcausePeerNoResponse", "NetcausePeerResponseSlow"},
+			Targets: []string{"NetcauseInterfaceMTUTooSmall", "NetcauseMTUMismatch", "NetcauseInterfaceReceiveDrops", "NetcauseInterfaceErrors", "NetcauseTCPRetransmitRatioHigh", "NetcausePeerNoResponse", "NetcausePeerResponseSlow"},
 			Why:     "Oversized packets dropped at a small MTU are the interface's drops, the retransmits, and the requests that never get a reply.",
 		},
 		{

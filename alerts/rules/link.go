@@ -69,6 +69,20 @@ and on (<<node>>, netns, device)
 		},
 	},
 	{
+		Name: "NetcauseMTUMismatch", Cause: catalog.MTU, Layer: Link, Severity: Warning, For: 5 * time.Minute,
+		// The other end of a veth, or a bridge port's bridge, forwards
+		// frames up to its own MTU; this end drops what exceeds its
+		// own. Only the lower end is named.
+		Expr: `
+<<m "netcause_network_mtu_bytes">>
+  < on (<<node>>, netns, device)
+max by (<<node>>, netns, device) (<<m "netcause_network_peer_mtu_bytes">>)
+and on (<<node>>, netns, device)
+  <<m "netcause_network_up">> == 1`,
+		Summary:     `{{ $labels.device }} has a lower MTU ({{ $value }}) than its peer on {{ $labels.instance }}`,
+		Description: `{{ $labels.device }} in netns {{ $labels.netns }} on {{ $labels.instance }} has MTU {{ $value }} bytes, lower than the other end of its link (its veth peer or its bridge; netcause_network_peer_mtu_bytes). The peer sends frames up to its own MTU and this end drops the larger ones (rx dropped): handshakes and small requests pass, full-size packets vanish, and connections hang on the first large response.`,
+	},
+	{
 		Name: "NetcauseInterfaceReceiveDrops", Cause: catalog.NICOverflow, Layer: Link, Severity: Warning, For: 10 * time.Minute,
 		Expr: `
 <<ReceiveDropRatio>> > <<p "ratio">>

@@ -132,6 +132,23 @@ sum by (<<node>>, netns) (
 		},
 	},
 	{
+		Name: "NetcauseNATRepliesMissing", Cause: catalog.NATMismatch, Layer: Netfilter, Severity: Critical, For: 3 * time.Minute,
+		// A translated TCP flow whose SYN got no reply for seconds: the
+		// reply went to the translated address and never came back
+		// through this host. A destination that is down or drops the SYN
+		// leaves the same trace; the alerts that pin those mute this one.
+		Expr: `
+sum by (<<node>>, netns, nat) (
+  <<m "netcause_conntrack_unreplied_entries" "protocol=\"tcp\", nat!=\"none\"">>
+) > <<p "min_entries">>
+and on (<<node>>)` + nodeHandshakesFail,
+		Summary:     `Connections translated by {{ $labels.nat }} in {{ $labels.netns }} get no reply on {{ $labels.instance }}`,
+		Description: `{{ $value }} TCP connections translated ({{ $labels.nat }}) by netns {{ $labels.netns }} on {{ $labels.instance }} never saw a reply, while handshakes on this node go unanswered or fail. The replies are addressed to the translated address and do not find their way back through this host: an SNAT to an address the destination routes elsewhere or not at all, a DNAT whose replies leave by another path. A destination that is down or drops the SYNs looks the same from here; check where the replies go before changing the NAT.`,
+		Params: []Param{
+			{Name: "min_entries", Default: "5", Kind: Number, Help: "Translated TCP entries without a reply tolerated; a NAT gateway keeps a few for hosts that are down."},
+		},
+	},
+	{
 		Name: "NetcauseConntrackInvalid", Cause: catalog.NATMismatch, Layer: Netfilter, Severity: Warning, For: 10 * time.Minute,
 		Expr: `
 sum by (<<node>>, netns) (

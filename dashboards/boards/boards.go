@@ -62,7 +62,9 @@ var Needs = map[string]map[string]string{
 		"Ring size": "a NIC that reports ring parameters (ethtool -g)",
 	},
 	UIDTCP: {
-		"Peers now": "the sampler enabled and TCP traffic", "Handshake latency (as client: SYN → SYN-ACK)": "the sampler enabled and TCP traffic",
+		"Routes that discard":                "a blackhole, unreachable or prohibit route in a watched namespace",
+		"Namespaces without a default route": "a watched namespace without a default route",
+		"Peers now":                          "the sampler enabled and TCP traffic", "Handshake latency (as client: SYN → SYN-ACK)": "the sampler enabled and TCP traffic",
 		"Response latency (request → first reply byte)": "the sampler enabled and TCP traffic with requests and replies",
 		"Handshake latency percentiles":                 "the sampler enabled and TCP traffic",
 		"Response latency percentiles":                  "the sampler enabled and TCP traffic with requests and replies",

@@ -74,14 +74,20 @@ func interfaces() *model.Dashboard {
 		return fmt.Sprintf("%s\n* on (%s) group_left (operstate, kind)\n  %s", e, by, s.gauge("max", "netcause_network_info", by+", operstate, kind"))
 	}
 	median := `quantile by (instance) (0.5, netcause_network_mtu_bytes{instance=~"$instance", device!="lo"})`
+	// The highest MTU among the interface's peers (veth peer, bridge),
+	// which is the one whose frames this interface must take.
+	peer := s.gauge("max", "netcause_network_peer_mtu_bytes", by)
 	b.add(14, 10, table("MTU per interface, against the node's usual MTU", unitPlain,
-		fmt.Sprintf("Each interface's MTU next to the median MTU of the node's interfaces (loopback aside). An MTU below its neighbours' is the seed case: small packets pass, full-size ones are dropped. Red: below %g bytes (NetcauseInterfaceMTUTooSmall). Orange difference: smaller than the node's usual MTU; overlays (vxlan 1450, WireGuard 1420) are expected there.", minMTU),
-		qs(qt(withInfo(mtu)), qt(withInfo(fmt.Sprintf("(\n  %s\n- on (instance) group_left ()\n  %s\n)", mtu, median)))),
-		organize([]string{"Time"}, []string{"instance", "netns", "device", "kind", "operstate", "Value #A", "Value #B"}),
+		fmt.Sprintf("Each interface's MTU next to the median MTU of the node's interfaces (loopback aside) and the MTU of its other end (its veth peer or its bridge, empty for other interfaces). An MTU below its neighbours' is the seed case: small packets pass, full-size ones are dropped. Red: below %g bytes (NetcauseInterfaceMTUTooSmall). Orange difference: smaller than the node's usual MTU; overlays (vxlan 1450, WireGuard 1420) are expected there. Red vs peer: the other end sends frames this interface drops (NetcauseMTUMismatch).", minMTU),
+		qs(qt(withInfo(mtu)), qt(withInfo(fmt.Sprintf("(\n  %s\n- on (instance) group_left ()\n  %s\n)", mtu, median))),
+			qt(withInfo(peer)), qt(withInfo(fmt.Sprintf("(\n  %s\n- on (%s)\n  %s\n)", mtu, by, peer)))),
+		organize([]string{"Time"}, []string{"instance", "netns", "device", "kind", "operstate", "Value #A", "Value #B", "Value #C", "Value #D"}),
 		column("Value #A", "MTU (bytes)", colored(), thresholdsProp("red", step("green", minMTU))),
 		column("Value #B", "vs node median", colored(), thresholdsProp("orange", step("transparent", 0), step("blue", 1))),
+		column("Value #C", "peer MTU"),
+		column("Value #D", "vs peer", colored(), thresholdsProp("red", step("transparent", 0))),
 		column("operstate", "state"), column("kind", "kind"),
-		runbooks("NetcauseInterfaceMTUTooSmall", "NetcauseMTUDroppingPackets")))
+		runbooks("NetcauseInterfaceMTUTooSmall", "NetcauseMTUDroppingPackets", "NetcauseMTUMismatch")))
 	b.add(10, 10, timeseries("MTU over time", unitPlain,
 		"A step down is an MTU change; the drops it causes show in Receive drops above and in the peers' retransmits.",
 		qs(q(mtu, lg)), legendTable, thresholds("red", step("green", minMTU)),

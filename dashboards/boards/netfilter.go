@@ -50,6 +50,13 @@ func netfilter() *model.Dashboard {
 		qs(q(s.rec(rules.ConntrackDropsRate), lg)), legendTable,
 		thresholds("green", step("red", 0.001)), runbooks("NetcauseConntrackDropping")))
 
+	b.add(24, 7, timeseries("Connections without a reply, by NAT", unitCount,
+		"Conntrack entries that never saw a reply and have been idle for over 2 s, by the translation applied and protocol. Translated TCP entries here are SYNs whose SYN-ACK did not come back through this host: a NAT mapping replies do not find (NetcauseNATRepliesMissing), or a destination that is down. Lower bounds while the dump is truncated.",
+		qs(q(s.gauge("max", "netcause_conntrack_unreplied_entries", by+", nat, protocol", `nat!="none"`), lg+" {{nat}} {{protocol}}"),
+			q(s.gauge("max", "netcause_conntrack_unreplied_entries", by+", protocol", `nat="none"`), lg+" untranslated {{protocol}}"),
+			q(s.gauge("max", "netcause_conntrack_unreplied_truncated", by)+" > 0", lg+" truncated")),
+		legendTable, runbooks("NetcauseNATRepliesMissing")))
+
 	b.row("Conntrack per CPU")
 	b.add(6, 8, timeseries("drop", unitPPS,
 		"Packets dropped because no entry could be allocated for a new flow (table full, nothing evictable), per CPU.",

@@ -89,6 +89,25 @@ func tcp() *model.Dashboard {
 			rf("netcause_ip_fragments_created_total", "fragments created"),
 			r("netcause_tcp_mtu_probe_failures_total", "TCP MTU probe failures")),
 		legendTable, runbooks("NetcauseFragmentationFailures")))
+	discard := s.gauge("max", "netcause_ip_routes", by+", family, type", `type=~"blackhole|unreachable|prohibit"`)
+	b.add(8, 8, table("Routes that discard", unitPlain,
+		"Blackhole, unreachable and prohibit routes per namespace, all tables: what they match is dropped silently or answered with ICMP host-unreachable or administratively-prohibited, and no no-route counter counts it. Routing daemons keep some on purpose (Calico per address block).",
+		qs(qt(discard+" > 0")),
+		organize([]string{"Time"}, []string{"instance", "netns", "family", "type", "Value"}),
+		column("Value", "routes", colored(), thresholdsProp("orange", step("red", 1))),
+		runbooks("NetcauseDiscardRoute")))
+	b.add(8, 8, table("Namespaces without a default route", unitPlain,
+		"Namespaces and families with no unicast default route in any table. Expected for isolated namespaces; a namespace that had one and lost it cannot reach anything beyond its connected and explicit routes.",
+		qs(qt(s.gauge("max", "netcause_ip_default_route", by+", family")+" == 0")),
+		organize([]string{"Time", "Value"}, []string{"instance", "netns", "family"}),
+		runbooks("NetcauseDefaultRouteLost")))
+	// rt_cache is one per machine: the namespace selection does not apply.
+	h := scope{mInstance}
+	b.add(8, 8, timeseries("Packets that found no usable route (per host)", unitPPS,
+		"Received IPv4 packets, all namespaces of the host together, whose route lookup failed: no route, or a blackhole, unreachable or prohibit route (which only this counts), or for another address where forwarding is off; and packets dropped for their source address (reverse-path filter, martians).",
+		qs(q(h.rate("netcause_route_input_no_route_total", "instance"), "{{instance}} no usable route"),
+			q(h.rate("netcause_route_input_martian_source_total", "instance"), "{{instance}} martian source / rp_filter")),
+		legendTable, runbooks("NetcauseDiscardRoute")))
 	b.add(24, 7, timeseries("IP discards and errors", unitPPS,
 		"IP packets dropped for a bad header (TTL exceeded included), an address this host does not accept, truncation, or discarded without error (memory).",
 		qs(rf("netcause_ip_header_errors_total", "header errors"),
