@@ -43,6 +43,12 @@ type routeTopology struct{ client, router, server *nstest.NS }
 func newRouteTopology(t *testing.T) routeTopology {
 	t.Helper()
 	tp := routeTopology{nstest.New(t), nstest.New(t), nstest.New(t)}
+	// Without duplicate address detection IPv6 adds its link-local
+	// routes as the links come up, not a second or two later, when the
+	// test may be comparing tables.
+	for _, ns := range []*nstest.NS{tp.client, tp.router, tp.server} {
+		ns.Run("sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	}
 	nstest.Veth(t, tp.client, "ncrc0", "10.235.1.2/24", tp.router, "ncrr0", "10.235.1.1/24")
 	nstest.Veth(t, tp.router, "ncrr1", "10.235.2.1/24", tp.server, "ncrs0", "10.235.2.2/24")
 	tp.client.Run("ip", "route", "add", "default", "via", "10.235.1.1")
