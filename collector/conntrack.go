@@ -151,17 +151,12 @@ type conntrackCollector struct {
 	sysRoot  string // "/sys"
 	// netlink returns the raw ctnetlink replies of the calling thread's
 	// namespace; tests replace it to force the procfs path.
-	netlink func() (global, perCPU []byte, err error)
-	// unrepliedLimit bounds the dump behind
-	// netcause_conntrack_unreplied_entries; 0 skips it.
-	unrepliedLimit int
-
+	netlink        func() (global, perCPU []byte, err error)
 	fallbackLogged sync.Map // collector.Reason of the netlink error -> struct{}
 }
 
 func newConntrackCollector(logger *slog.Logger) *conntrackCollector {
-	return &conntrackCollector{logger: logger, procRoot: "/proc", sysRoot: "/sys", netlink: ctnetlinkRead,
-		unrepliedLimit: conntrackUnrepliedLimit}
+	return &conntrackCollector{logger: logger, procRoot: "/proc", sysRoot: "/sys", netlink: ctnetlinkRead}
 }
 
 func (c *conntrackCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
@@ -171,7 +166,7 @@ func (c *conntrackCollector) Update(t netns.Target, ch chan<- prometheus.Metric)
 	s, nlErr := c.readNetlink()
 	if nlErr == nil {
 		emitConntrack(t.Name, s, ch)
-		return c.updateUnreplied(t, s, ch)
+		return nil
 	}
 	s, procErr := ctProcfsRead(c.procRoot, c.sysRoot)
 	emitConntrack(t.Name, s, ch)
@@ -181,29 +176,6 @@ func (c *conntrackCollector) Update(t netns.Target, ch chan<- prometheus.Metric)
 		return fmt.Errorf("conntrack: netlink: %w; procfs fallback: %v", nlErr, procErr)
 	}
 	c.noteFallback(t, nlErr)
-	return nil
-}
-
-// updateUnreplied exports the unreplied entries. Only ctnetlink lists
-// entries with their NAT status, so the procfs fallback goes without them.
-// A failed dump exports nothing, rather than counts that look complete.
-//
-// A namespace without entries is not dumped: the kernel's conntrack table
-// is one for the machine, and every namespace's dump walks all its buckets
-// (about 6 ms for 262144 buckets here) to find its own entries.
-func (c *conntrackCollector) updateUnreplied(t netns.Target, s ctSnapshot, ch chan<- prometheus.Metric) error {
-	if c.unrepliedLimit <= 0 {
-		return nil
-	}
-	if s.hasEntries && s.entries == 0 {
-		emitCTUnreplied(t.Name, ctUnrepliedCounts{}, ch)
-		return nil
-	}
-	u, err := readCTUnreplied(c.procRoot, c.unrepliedLimit)
-	if err != nil {
-		return fmt.Errorf("conntrack: unreplied entries: %w", err)
-	}
-	emitCTUnreplied(t.Name, u, ch)
 	return nil
 }
 

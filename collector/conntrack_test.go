@@ -459,7 +459,6 @@ func failingNetlink(err error) func() ([]byte, []byte, error) {
 func testConntrackCollector(procRoot, sysRoot string, nl func() ([]byte, []byte, error)) *conntrackCollector {
 	c := newConntrackCollector(slog.New(slog.DiscardHandler))
 	c.procRoot, c.sysRoot, c.netlink = procRoot, sysRoot, nl
-	c.unrepliedLimit = 0 // the entry dump reads the live kernel; conntrack_unreplied_test.go covers it
 	return c
 }
 

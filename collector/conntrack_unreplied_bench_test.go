@@ -36,10 +36,10 @@ func BenchmarkConntrackUnreplied(b *testing.B) {
 			if c, _ := strconv.Atoi(count); c < n*9/10 {
 				b.Fatalf("router holds %s conntrack entries after %d SYNs", count, n)
 			}
-			b.Run("router", func(b *testing.B) { benchCollectorUpdate(b, "conntrack", router.Target()) })
+			b.Run("router", func(b *testing.B) { benchCollectorUpdate(b, "conntrack_unreplied", router.Target()) })
 			// conntrack's hash table is one for the machine: every
 			// namespace's dump walks all of it, its own entries or not.
-			b.Run("other-namespace", func(b *testing.B) { benchCollectorUpdate(b, "conntrack", client.Target()) })
+			b.Run("other-namespace", func(b *testing.B) { benchCollectorUpdate(b, "conntrack_unreplied", client.Target()) })
 		})
 	}
 }

@@ -73,7 +73,7 @@ func TestConntrackUnrepliedSNAT(t *testing.T) {
 	time.Sleep(3500 * time.Millisecond)
 
 	snat, unreplied, all := unrepliedInTool(t, router)
-	s := nstest.Scrape(t, "conntrack")
+	s := nstest.Scrape(t, "conntrack_unreplied")
 	if s2, u2, a2 := unrepliedInTool(t, router); s2 != snat || u2 != unreplied || a2 != all {
 		t.Fatal("the router's conntrack table changed during the scrape")
 	}
@@ -119,7 +119,7 @@ func TestConntrackUnrepliedSNAT(t *testing.T) {
 	// At the limit the dump stops and says so.
 	restore := collector.SetConntrackUnrepliedLimit(2)
 	defer restore()
-	s = nstest.Scrape(t, "conntrack")
+	s = nstest.Scrape(t, "conntrack_unreplied")
 	if v := s.Must(t, "netcause_conntrack_unreplied_truncated", map[string]string{"netns": router.Name}); v != 1 {
 		t.Errorf("truncated = %v with %d unreplied entries and a limit of 2, want 1", v, unreplied)
 	}

@@ -369,8 +369,7 @@ func FuzzDecodeCTEntry(f *testing.F) {
 // A namespace with no conntrack entry has no unreplied one: zeros are
 // exported without dumping (which would walk the machine-wide table).
 func TestConntrackUnrepliedSkipsEmptyNamespace(t *testing.T) {
-	c := testConntrackCollector(t.TempDir(), t.TempDir(), nil)
-	c.unrepliedLimit = 10
+	c := &conntrackUnrepliedCollector{ct: testConntrackCollector(t.TempDir(), t.TempDir(), nil), limit: 10}
 	got := gatherValues(t, func(ch chan<- prometheus.Metric) {
 		if err := c.updateUnreplied(netns.Target{Name: "empty"}, ctSnapshot{hasEntries: true}, ch); err != nil {
 			t.Error(err)
