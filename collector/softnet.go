@@ -98,19 +98,20 @@ func emitSoftnet(ns string, stats []procfs.SoftnetStat, ch chan<- prometheus.Met
 	}
 	for _, s := range stats {
 		cpu := strconv.FormatUint(uint64(s.Index), 10)
-		softnetProcessed.Emit(ch, float64(s.Processed), ns, cpu)
-		softnetDropped.Emit(ch, float64(s.Dropped), ns, cpu)
-		softnetTimeSqueeze.Emit(ch, float64(s.TimeSqueezed), ns, cpu)
+		labels := softnetProcessed.NewLabels(ns, cpu) // shared by the CPU's series
+		softnetProcessed.EmitWith(ch, float64(s.Processed), labels)
+		softnetDropped.EmitWith(ch, float64(s.Dropped), labels)
+		softnetTimeSqueeze.EmitWith(ch, float64(s.TimeSqueezed), labels)
 		// procfs leaves a column it did not find at zero; Width says
 		// which columns the kernel printed.
 		if s.Width >= 10 {
-			softnetRPS.Emit(ch, float64(s.ReceivedRps), ns, cpu)
+			softnetRPS.EmitWith(ch, float64(s.ReceivedRps), labels)
 		}
 		if s.Width >= 11 {
-			softnetFlowLimit.Emit(ch, float64(s.FlowLimitCount), ns, cpu)
+			softnetFlowLimit.EmitWith(ch, float64(s.FlowLimitCount), labels)
 		}
 		if s.Width >= 13 {
-			softnetBacklog.Emit(ch, float64(s.SoftnetBacklogLen), ns, cpu)
+			softnetBacklog.EmitWith(ch, float64(s.SoftnetBacklogLen), labels)
 		}
 	}
 	return nil
