@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -133,7 +134,8 @@ func TestMetricsExist(t *testing.T) {
 var runbookSections = []string{"## Meaning", "## Confirm", "## Fix", "## Why the fix works", "## What comes next"}
 
 // TestRunbooks checks that every alert has its runbook with the sections the
-// pack promises, that the runbook names the alert's cause, and that no
+// pack promises, that the runbook names the alert's cause and links the
+// panel that shows its evidence (the line alerts/gen writes), and that no
 // runbook is left for an alert that no longer exists.
 func TestRunbooks(t *testing.T) {
 	have := map[string]bool{}
@@ -163,6 +165,15 @@ func TestRunbooks(t *testing.T) {
 		}
 		if !strings.Contains(text, "`"+string(a.Cause)+"`") {
 			t.Errorf("%s does not name its cause `%s`", path, a.Cause)
+		}
+		line, err := render.RunbookDashboardLine(a.Name)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		head, _, _ := strings.Cut(text, "\n## ")
+		if !strings.Contains(head, "\n"+line+"\n") {
+			t.Errorf("%s lacks, before its first section, the line %q; run `make alerts`", path, line)
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join(root, "docs", "runbooks"))
@@ -194,6 +205,14 @@ func TestAnnotations(t *testing.T) {
 		}
 		if !strings.HasSuffix(a.RunbookURL, "/"+render.RunbookPath(a.Def.Name)[len("docs/"):]) {
 			t.Errorf("%s: runbook_url %s does not point at its runbook", a.Def.Name, a.RunbookURL)
+		}
+		panel, board, ok := rules.Evidence(a.Def.Name)
+		if !ok {
+			t.Errorf("%s: no evidence panel; run `make dashboards`", a.Def.Name)
+			continue
+		}
+		if want := fmt.Sprintf("/d/%s?viewPanel=%d", board.UID, panel.ID); !strings.HasPrefix(a.DashboardURL, want) {
+			t.Errorf("%s: dashboard_url %s does not open %s", a.Def.Name, a.DashboardURL, want)
 		}
 	}
 }

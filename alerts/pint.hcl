@@ -33,4 +33,9 @@ rule {
     required = true
     value    = ".+/Netcause[A-Za-z]+[.]md"
   }
+  annotation "dashboard_url" {
+    severity = "bug"
+    required = true
+    value    = "(https?://[^?]+)?/d/netcause-[a-z]+[?]viewPanel=[0-9]+.*"
+  }
 }

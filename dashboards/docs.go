@@ -24,6 +24,10 @@ func DocTables() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	main, err := boards.EvidencePanels()
+	if err != nil {
+		return nil, err
+	}
 	var sb strings.Builder
 	alertPanels := map[string][]string{}
 	for _, b := range bs {
@@ -45,7 +49,11 @@ func DocTables() ([]byte, error) {
 				for _, l := range p.Links {
 					if name, ok := strings.CutPrefix(l.Title, "Runbook: "); ok {
 						rbs = append(rbs, fmt.Sprintf("[%s](runbooks/%s.md)", name, name))
-						alertPanels[name] = append(alertPanels[name], fmt.Sprintf("%s: %s", strings.TrimPrefix(d.Title, "netcause / "), p.Title))
+						ref := fmt.Sprintf("%s: %s", strings.TrimPrefix(d.Title, "netcause / "), p.Title)
+						if m := main[name]; m.UID == d.UID && m.PanelID == p.ID {
+							ref = "**" + ref + "**"
+						}
+						alertPanels[name] = append(alertPanels[name], ref)
 					}
 				}
 				desc := p.Description
@@ -61,7 +69,7 @@ func DocTables() ([]byte, error) {
 		}
 	}
 	sb.WriteString("\n### Alerts and the panels that show their evidence\n\n")
-	sb.WriteString("Each panel listed links to the alert's runbook; the overview's alert table links every firing alert to its runbook and to the dashboard of its layer.\n\n")
+	sb.WriteString("Each panel listed links to the alert's runbook; the overview's alert table links every firing alert to its runbook and to the dashboard of its layer. The panel in bold is the one the alert's `dashboard_url` annotation opens and its runbook's *Dashboard* line names.\n\n")
 	sb.WriteString("| alert | cause | layer | panels |\n|---|---|---|---|\n")
 	for _, a := range rules.Alerts() {
 		fmt.Fprintf(&sb, "| [%s](runbooks/%s.md) | `%s` | %s | %s |\n", a.Name, a.Name, a.Cause, a.Layer,

@@ -1,7 +1,8 @@
 // Command gen writes netcause's alert pack: the Prometheus rule file, the
-// PrometheusRule, the Alertmanager inhibitions, the annotated default config
-// and docs/alerts.md's tables, from alerts/rules and an optional config
-// overlay.
+// PrometheusRule, the Alertmanager inhibitions, the annotated default config,
+// docs/alerts.md's tables, the dashboard line of every runbook beside it
+// (docs/runbooks/) and the dashboard_url the promtool tests (alerts/tests)
+// expect, from alerts/rules and an optional config overlay.
 //
 //	go run ./alerts/gen                         # the shipped files (make alerts)
 //	go run ./alerts/gen -check                  # fail if they are stale
@@ -12,8 +13,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -74,6 +77,16 @@ func run(configPath, out, docs string, check bool) error {
 			return fmt.Errorf("%s: %w", docs, err)
 		}
 		files = append(files, render.File{Path: docs, Data: doc})
+		rbs, err := runbooks(filepath.Join(filepath.Dir(docs), "runbooks"), pack)
+		if err != nil {
+			return err
+		}
+		files = append(files, rbs...)
+		tests, err := promtoolTests(filepath.Join(out, "tests"), pack)
+		if err != nil {
+			return err
+		}
+		files = append(files, tests...)
 	}
 	stale := 0
 	for _, f := range files {
@@ -96,4 +109,53 @@ func run(configPath, out, docs string, check bool) error {
 		return fmt.Errorf("%d generated files are stale", stale)
 	}
 	return nil
+}
+
+// runbooks rewrites the dashboard line of every alert's runbook under dir.
+// A missing runbook is left to the alert pack's tests to report, so that a
+// new alert's rules can be generated before its runbook is written.
+func runbooks(dir string, pack *rules.Pack) ([]render.File, error) {
+	var out []render.File
+	for _, a := range pack.Alerts {
+		path := filepath.Join(dir, a.Def.Name+".md")
+		cur, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		line, err := render.RunbookDashboardLine(a.Def.Name)
+		if err != nil {
+			return nil, err
+		}
+		next, err := render.SpliceRunbook(cur, line)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, render.File{Path: path, Data: next})
+	}
+	return out, nil
+}
+
+// promtoolTests sets the expected dashboard_url in the promtool tests under
+// dir (render.PromtoolDashboardURLs).
+func promtoolTests(dir string, pack *rules.Pack) ([]render.File, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.test.yml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []render.File
+	for _, path := range paths {
+		cur, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		next, err := render.PromtoolDashboardURLs(pack, cur)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, render.File{Path: path, Data: next})
+	}
+	return out, nil
 }

@@ -12,7 +12,8 @@ import (
 
 var promql = parser.NewParser(parser.Options{})
 
-// Validate parses every expression of p.
+// Validate parses every expression of p and requires every alert to link
+// its dashboard.
 func Validate(p *rules.Pack) error {
 	for _, r := range p.Recordings {
 		if _, err := promql.ParseExpr(r.Expr); err != nil {
@@ -22,6 +23,9 @@ func Validate(p *rules.Pack) error {
 	for _, a := range p.Alerts {
 		if _, err := promql.ParseExpr(a.Expr); err != nil {
 			return fmt.Errorf("alert %s: %w\n%s", a.Def.Name, err, a.Expr)
+		}
+		if a.DashboardURL == "" {
+			return fmt.Errorf("alert %s: alerts/rules/evidence_gen.go names no dashboard panel for it: link its runbook from the panel that shows its evidence (dashboards/boards), run `make dashboards`, then `make alerts`", a.Def.Name)
 		}
 	}
 	return nil

@@ -114,7 +114,8 @@ func pintConfig() []byte {
 	for _, a := range []string{"summary", "description"} {
 		fmt.Fprintf(&b, "  annotation %q {\n    severity = \"bug\"\n    required = true\n  }\n", a)
 	}
-	b.WriteString("  annotation \"runbook_url\" {\n    severity = \"bug\"\n    required = true\n    value    = \".+/Netcause[A-Za-z]+[.]md\"\n  }\n}\n")
+	b.WriteString("  annotation \"runbook_url\" {\n    severity = \"bug\"\n    required = true\n    value    = \".+/Netcause[A-Za-z]+[.]md\"\n  }\n")
+	b.WriteString("  annotation \"dashboard_url\" {\n    severity = \"bug\"\n    required = true\n    value    = \"(https?://[^?]+)?/d/netcause-[a-z]+[?]viewPanel=[0-9]+.*\"\n  }\n}\n")
 	return []byte(b.String())
 }
 
@@ -157,6 +158,7 @@ func groupsNode(p *rules.Pack) *yaml.Node {
 					"summary", str(a.Summary),
 					"description", str(a.Description),
 					"runbook_url", str(a.RunbookURL),
+					"dashboard_url", str(a.DashboardURL),
 				),
 			)
 			var lint []string
@@ -215,6 +217,7 @@ func Defaults(cfg *rules.Config) ([]byte, error) {
 	}
 	root := mapping(
 		"runbook_base_url", str(cfg.RunbookBaseURL),
+		"grafana_base_url", str(cfg.GrafanaBaseURL),
 		"selector", str(cfg.Selector),
 		"node_labels", flowSeq(strs(cfg.NodeLabels)...),
 		"rate_window", str(cfg.RateWindow.String()),
@@ -229,6 +232,7 @@ func Defaults(cfg *rules.Config) ([]byte, error) {
 	)
 	comments := map[string]string{
 		"runbook_base_url": "Prefix of every runbook_url; the alert name and .md follow.",
+		"grafana_base_url": `Prefix of every dashboard_url, e.g. https://grafana.example.com; /d/UID?viewPanel=ID&var-…= follows. "" keeps the link relative to Grafana's root.`,
 		"selector":         `Matchers added to every exporter metric the rules read, e.g. job="netcause".`,
 		"node_labels":      "Labels that identify one exporter: kept by aggregations, matched by joins and inhibitions.",
 		"rate_window":      "Range of every rate() and increase(); at least four scrape intervals.",

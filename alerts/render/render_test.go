@@ -45,7 +45,7 @@ func TestSpliceDoc(t *testing.T) {
 }
 
 // TestRuleFileShape reads the generated rule file back: groups per layer,
-// every alert with its three labels and three annotations, multi-line
+// every alert with its three labels and four annotations, multi-line
 // expressions kept as written.
 func TestRuleFileShape(t *testing.T) {
 	p, err := rules.Build(rules.DefaultConfig())
@@ -83,7 +83,7 @@ func TestRuleFileShape(t *testing.T) {
 			if "netcause."+r.Labels["layer"] != g.Name {
 				t.Errorf("%s (layer %s) is in group %s", r.Alert, r.Labels["layer"], g.Name)
 			}
-			for _, a := range []string{"summary", "description", "runbook_url"} {
+			for _, a := range []string{"summary", "description", "runbook_url", "dashboard_url"} {
 				if r.Annotations[a] == "" {
 					t.Errorf("%s lacks annotation %s", r.Alert, a)
 				}

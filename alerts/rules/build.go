@@ -37,7 +37,11 @@ type BuiltAlert struct {
 	Summary     string
 	Description string
 	RunbookURL  string
-	Params      map[string]string
+	// DashboardURL opens the panel that shows the alert's evidence (a
+	// Prometheus template); empty while evidence_gen.go does not know the
+	// alert, which render refuses.
+	DashboardURL string
+	Params       map[string]string
 }
 
 // Built is a recording rule with a Config applied.
@@ -174,6 +178,9 @@ func buildAlert(cfg *Config, a Alert) (BuiltAlert, error) {
 	ctx := Ctx{cfg: cfg, params: params}
 	b := BuiltAlert{Def: a, Severity: sev, For: forD, Params: params,
 		RunbookURL: strings.TrimSuffix(cfg.RunbookBaseURL, "/") + "/" + a.Name + ".md"}
+	if ep, d, ok := Evidence(a.Name); ok {
+		b.DashboardURL = dashboardURL(cfg.GrafanaBaseURL, ep, d)
+	}
 	var err error
 	if b.Expr, err = expand(a.Name, a.Expr, ctx); err != nil {
 		return b, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -19,6 +20,11 @@ type Config struct {
 	// RunbookBaseURL prefixes every runbook_url; the alert name and .md
 	// follow.
 	RunbookBaseURL string `yaml:"runbook_base_url"`
+	// GrafanaBaseURL prefixes every dashboard_url (/d/UID?viewPanel=…
+	// follows), e.g. https://grafana.example.com. Empty leaves the link
+	// relative to Grafana's root: right for Grafana's own alert views and
+	// for notification templates that prepend the address.
+	GrafanaBaseURL string `yaml:"grafana_base_url"`
 	// Selector holds label matchers added to every exporter metric the
 	// rules read, e.g. job="netcause", so the pack ignores other jobs.
 	Selector string `yaml:"selector"`
@@ -121,6 +127,12 @@ func (c *Config) validate() error {
 	}
 	if c.RunbookBaseURL == "" {
 		return errors.New("runbook_base_url must not be empty")
+	}
+	if g := c.GrafanaBaseURL; g != "" {
+		u, err := url.Parse(g)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("grafana_base_url %q: want http(s)://host[/path] without query or fragment, or empty", g)
+		}
 	}
 	return nil
 }

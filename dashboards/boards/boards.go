@@ -7,6 +7,7 @@ package boards
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/netcause/netcause/alerts/rules"
@@ -263,6 +264,9 @@ type PanelRef struct {
 	File    string
 	PanelID int
 	Title   string
+	// Main marks the panel an alert's dashboard_url opens (see
+	// EvidencePanels).
+	Main bool
 }
 
 // AlertPanels lists, per alert name, the detail panels that show the
@@ -284,9 +288,35 @@ func AlertPanels() (map[string][]PanelRef, error) {
 			}
 			for _, l := range p.Links {
 				if name, ok := strings.CutPrefix(l.Title, runbookLinkPrefix); ok {
-					out[name] = append(out[name], PanelRef{UID: b.Dashboard.UID, File: b.File, PanelID: p.ID, Title: p.Title})
+					out[name] = append(out[name], PanelRef{UID: b.Dashboard.UID, File: b.File, PanelID: p.ID, Title: p.Title,
+						Main: slices.Contains(p.Evidence, name)})
 				}
 			}
+		}
+	}
+	return out, nil
+}
+
+// EvidencePanels picks, per alert, the one panel of AlertPanels that the
+// alert's dashboard_url and runbook lead to: the panel marked with
+// evidence(), else the first. Two marked panels are an error.
+func EvidencePanels() (map[string]PanelRef, error) {
+	all, err := AlertPanels()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]PanelRef{}
+	for name, refs := range all {
+		out[name] = refs[0]
+		marked := 0
+		for _, r := range refs {
+			if r.Main {
+				out[name] = r
+				marked++
+			}
+		}
+		if marked > 1 {
+			return nil, fmt.Errorf("alert %s: %d panels are marked as its evidence; mark one", name, marked)
 		}
 	}
 	return out, nil

@@ -47,7 +47,7 @@ func health() *model.Dashboard {
 		"Each collector and namespace netcause cannot read, and why: not_found (kernel module or file absent), not_supported (kernel or driver lacks it), permission_denied (a capability missing), error (see the exporter's log). The causes that collector reveals cannot alert there. Empty is good.",
 		qs(qt(s.gauge("max", "netcause_collector_unavailable", "instance, collector, netns, reason"))),
 		organize([]string{"Time", "Value"}, []string{"instance", "collector", "netns", "reason"}),
-		runbooks("NetcauseCollectorBlindSpot")))
+		evidence("NetcauseCollectorBlindSpot")))
 
 	b.row("Namespaces")
 	b.add(12, 8, timeseries("Namespaces read", unitCount,

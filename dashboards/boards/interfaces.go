@@ -87,7 +87,7 @@ func interfaces() *model.Dashboard {
 		column("Value #C", "peer MTU"),
 		column("Value #D", "vs peer", colored(), thresholdsProp("red", step("transparent", 0))),
 		column("operstate", "state"), column("kind", "kind"),
-		runbooks("NetcauseInterfaceMTUTooSmall", "NetcauseMTUDroppingPackets", "NetcauseMTUMismatch")))
+		evidence("NetcauseInterfaceMTUTooSmall", "NetcauseMTUDroppingPackets", "NetcauseMTUMismatch")))
 	b.add(10, 10, timeseries("MTU over time", unitPlain,
 		"A step down is an MTU change; the drops it causes show in Receive drops above and in the peers' retransmits.",
 		qs(q(mtu, lg)), legendTable, thresholds("red", step("green", minMTU)),

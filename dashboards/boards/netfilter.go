@@ -48,7 +48,7 @@ func netfilter() *model.Dashboard {
 	b.add(8, 8, timeseries("Dropped because the table was full", unitPPS,
 		fmt.Sprintf("Packets per second conntrack refused for want of a free entry: drop plus early_drop over all CPUs (the alert pack's %s).", rules.ConntrackDropsRate),
 		qs(q(s.rec(rules.ConntrackDropsRate), lg)), legendTable,
-		thresholds("green", step("red", 0.001)), runbooks("NetcauseConntrackDropping")))
+		thresholds("green", step("red", 0.001)), evidence("NetcauseConntrackDropping")))
 
 	b.add(24, 7, timeseries("Connections without a reply, by NAT", unitCount,
 		"Conntrack entries that never saw a reply and have been idle for over 2 s, by the translation applied and protocol. Translated TCP entries here are SYNs whose SYN-ACK did not come back through this host: a NAT mapping replies do not find (NetcauseNATRepliesMissing), or a destination that is down. Lower bounds while the dump is truncated.",

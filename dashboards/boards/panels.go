@@ -290,6 +290,16 @@ func runbooks(alerts ...string) opt {
 	}
 }
 
+// evidence is runbooks for alerts whose evidence this panel shows best:
+// their dashboard_url opens it. An alert without one opens the first detail
+// panel that links its runbook.
+func evidence(alerts ...string) opt {
+	return func(p *model.Panel) {
+		runbooks(alerts...)(p)
+		p.Evidence = append(p.Evidence, alerts...)
+	}
+}
+
 // alertsOfLayer names the alerts of one layer, in the pack's order.
 func alertsOfLayer(l rules.Layer) []string {
 	var out []string

@@ -173,13 +173,13 @@ func peers(b *builder, p scope) {
 	b.add(12, 8, timeseries("Response latency percentiles", unitSeconds,
 		fmt.Sprintf("50th, 90th and 99th percentiles of the response time per peer and role. Dashed: NetcausePeerResponseSlow's threshold (%g s, p99).", slow),
 		pct("netcause_peer_response_seconds"), legendTable,
-		thresholds("green", step("red", slow)), runbooks("NetcausePeerResponseSlow")))
+		thresholds("green", step("red", slow)), evidence("NetcausePeerResponseSlow")))
 
 	b.add(8, 8, timeseries("Unanswered SYNs", unitEvents,
 		"Connections whose SYN got neither SYN-ACK nor RST in time: client, ours to the peer; server, the peer's that this host never answered. Something dropped the SYN or its answer.",
 		qs(q(p.rate("netcause_peer_syn_unanswered_total", by+", role"), lg+" {{role}}"),
 			q(p.rate("netcause_peer_syn_retransmits_total", by+", role"), lg+" {{role}} SYN retransmits")),
-		legendTable, runbooks("NetcausePeerSYNUnanswered", "NetcausePeerSYNIgnored")))
+		legendTable, evidence("NetcausePeerSYNUnanswered", "NetcausePeerSYNIgnored")))
 	b.add(8, 8, timeseries("Refused (SYN answered by RST)", unitEvents,
 		"SYNs answered by RST: nothing listens on the port, or a firewall REJECTs with tcp-reset.",
 		qs(q(p.rate("netcause_peer_refused_total", by+", role"), lg+" {{role}}")),
@@ -191,7 +191,7 @@ func peers(b *builder, p scope) {
 	b.add(8, 8, timeseries("Unanswered requests", unitEvents,
 		"Requests on sampled connections that got no reply byte within the response timeout, or whose connection closed first: the application is hung, unless the request was lost (then retransmits show).",
 		qs(q(p.rate("netcause_peer_requests_unanswered_total", by+", role"), lg+" {{role}}")),
-		legendTable, runbooks("NetcausePeerNoResponse")))
+		legendTable, evidence("NetcausePeerNoResponse")))
 	b.add(8, 8, timeseries("ICMP errors about the peer", unitPPS,
 		"ICMP errors about packets to the peer, by kind: net and host (unreachable), port, protocol, prohibited (a firewall rejects), frag_needed (a smaller MTU on the path).",
 		qs(q(p.rate("netcause_peer_icmp_errors_total", by+", kind"), lg+" {{kind}}")),
@@ -207,7 +207,7 @@ func peers(b *builder, p scope) {
 		thresholds("red", step("green", 536)), runbooks("NetcausePeerSmallMSS")))
 	b.add(8, 8, timeseries("Small-MSS handshakes", unitEvents,
 		"Handshakes per second in which a side advertised an MSS below 536 bytes.",
-		qs(q(pr("netcause_peer_small_mss_handshakes_total"), lg)), legendTable, runbooks("NetcausePeerSmallMSS")))
+		qs(q(pr("netcause_peer_small_mss_handshakes_total"), lg)), legendTable, evidence("NetcausePeerSmallMSS")))
 	b.add(8, 8, timeseries("Connections and packets", unitPPS,
 		"Packets captured to and from the peer (every SYN, FIN and RST; data only of sampled connections) and connections opened per second, by this host's role: the traffic the other panels are a share of.",
 		qs(q(p.rate("netcause_peer_packets_total", by+", direction"), lg+" {{direction}} packets"),

@@ -1,5 +1,7 @@
-// Command gen writes netcause's Grafana dashboards (dashboards/*.json) and
-// the generated tables of docs/dashboards.md from dashboards/boards, or
+// Command gen writes netcause's Grafana dashboards (dashboards/*.json), the
+// generated tables of docs/dashboards.md and the alert pack's table of
+// evidence panels (alerts/rules/evidence_gen.go; run `make alerts` after
+// it changes) from dashboards/boards, or
 // checks that they are current (-check), or prints every panel query with
 // template variables substituted (-queries) for the fault-scenario suite
 // and for running them by hand.
@@ -41,6 +43,7 @@ func (v varFlags) Set(s string) error {
 func main() {
 	dir := flag.String("dir", "dashboards", "directory of the dashboard JSON files")
 	doc := flag.String("doc", "docs/dashboards.md", "document whose generated section lists the panels")
+	evidence := flag.String("evidence", dashboards.EvidenceFile, "Go file of alerts/rules naming the panel each alert's dashboard_url opens")
 	check := flag.Bool("check", false, "only check that the files are current; exit 1 when not")
 	queries := flag.Bool("queries", false, "print every panel query as JSON, variables substituted (see -var), and exit")
 	vars := varFlags{}
@@ -52,7 +55,7 @@ func main() {
 	case *queries:
 		err = printQueries(os.Stdout, *dir, vars)
 	default:
-		err = generate(*dir, *doc, *check)
+		err = generate(*dir, *doc, *evidence, *check)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboards/gen:", err)
@@ -71,7 +74,7 @@ func printQueries(w io.Writer, dir string, vars map[string]string) error {
 	return enc.Encode(qs)
 }
 
-func generate(dir, doc string, check bool) error {
+func generate(dir, doc, evidence string, check bool) error {
 	files, err := dashboards.Render()
 	if err != nil {
 		return err
@@ -119,6 +122,18 @@ func generate(dir, doc string, check bool) error {
 		stale = append(stale, doc)
 		if !check {
 			if err := os.WriteFile(doc, next, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	src, err := dashboards.EvidenceGo()
+	if err != nil {
+		return err
+	}
+	if cur, err := os.ReadFile(evidence); err != nil || !bytes.Equal(cur, src) {
+		stale = append(stale, evidence)
+		if !check {
+			if err := os.WriteFile(evidence, src, 0o644); err != nil {
 				return err
 			}
 		}

@@ -167,6 +167,9 @@ type Panel struct {
 	Options         any              `json:"options"`
 	Transformations []Transformation `json:"transformations,omitempty"`
 	Links           []Link           `json:"links,omitempty"`
+	// Evidence names the alerts whose dashboard_url opens this panel. It
+	// is the generator's, not Grafana's, and stays out of the JSON.
+	Evidence []string `json:"-"`
 }
 
 func (*Panel) element() {}
