@@ -158,6 +158,24 @@ func Inhibitions() []Inhibition {
 			Why:     "A capture that loses packets turns a missed SYN-ACK or reply into an apparent absence.",
 		},
 		{
+			Source:  "NetcausePeerResets",
+			Targets: []string{"NetcausePeerNoResponse"},
+			Equal:   []string{"netns", "peer"},
+			Why:     "A crash closes connections with requests pending; the sampler counts those as unanswered, but the process died, it did not hang.",
+		},
+		{
+			Source:  "NetcausePeerUnreachable",
+			Targets: []string{"NetcausePeerSYNUnanswered"},
+			Equal:   []string{"netns", "peer"},
+			Why:     "Routers rate-limit ICMP errors (net.ipv4.icmp_ratelimit): behind a missing route a few SYNs get net- or host-unreachable and the rest get no answer at all.",
+		},
+		{
+			Source:  "NetcausePeerUnreachable",
+			Targets: []string{"NetcauseTCPSYNRetransmits", "NetcauseDestinationUnreachable"},
+			Equal:   []string{"netns"},
+			Why:     "The kernel's count of the same unreachables and of the SYNs retransmitted while ICMP errors were rate-limited; the per-peer alert names the peer.",
+		},
+		{
 			Source:  "NetcausePeerNoResponse",
 			Targets: []string{"NetcausePeerResponseSlow"},
 			Equal:   []string{"netns", "peer", "role"},

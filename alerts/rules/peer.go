@@ -125,14 +125,19 @@ unless on (<<node>>, netns, peer)
 	},
 	{
 		Name: "NetcausePeerResponseSlow", Cause: catalog.AppHang, Layer: Application, Severity: Warning, For: 10 * time.Minute,
+		// As for NetcausePeerNoResponse: a request that had to be
+		// retransmitted (a small MTU, loss) is answered late because the
+		// network delivered it late, not because the application was slow.
 		Expr: `
 histogram_quantile(<<p "quantile">>,
   sum by (<<node>>, netns, peer, role, le) (
     rate(<<m "netcause_peer_response_seconds_bucket">>[<<window>>])
   )
-) > <<p "threshold">>`,
+) > <<p "threshold">>
+unless on (<<node>>, netns, peer)
+  sum by (<<node>>, netns, peer) (rate(<<m "netcause_peer_retransmits_total">>[<<window>>])) > 0`,
 		Summary:     `{{ $labels.peer }} answers slowly ({{ $labels.role }} side) on {{ $labels.instance }}`,
-		Description: `The <<p "quantile">> quantile of the time from request to first response byte between netns {{ $labels.netns }} on {{ $labels.instance }} and {{ $labels.peer }} is {{ $value | humanizeDuration }}: the network delivered the request; the application takes that long to answer.`,
+		Description: `The <<p "quantile">> quantile of the time from request to first response byte between netns {{ $labels.netns }} on {{ $labels.instance }} and {{ $labels.peer }} is {{ $value | humanizeDuration }}, and no request or reply between them was retransmitted: the network delivered the request; the application takes that long to answer.`,
 		Params: []Param{
 			{Name: "quantile", Default: "0.99", Kind: Number, Help: "Quantile of the response time."},
 			{Name: "threshold", Default: "2", Kind: Number, Help: "Seconds; set it per service if responses are slow by design."},

@@ -36,9 +36,20 @@ func RecordingRules() []Recording {
 	return []Recording{
 		{
 			Name: TCPRetransmitRatio,
-			Help: "TCP segments retransmitted per segment sent: the share of the traffic that had to be sent again. Healthy paths stay well under 1%.",
+			Help: "TCP segments retransmitted per segment sent, SYN and SYN-ACK retransmissions left out: the share of the traffic that had to be sent again. Healthy paths stay well under 1%.",
+			// RetransSegs counts handshake retransmissions too (TcpExt
+			// TCPSynRetrans). A node whose handshakes go unanswered sends
+			// little else, so they alone would push the ratio past 100% and
+			// call congestion what an unanswered-SYN alert already names.
+			// Without TCPSynRetrans (older kernels) the whole count stays.
 			Expr: `
-  sum by (<<node>>, netns) (rate(<<m "netcause_tcp_retransmitted_segments_total">>[<<window>>]))
+  (
+      sum by (<<node>>, netns) (rate(<<m "netcause_tcp_retransmitted_segments_total">>[<<window>>]))
+    -
+      sum by (<<node>>, netns) (rate(<<m "netcause_tcp_syn_retransmits_total">>[<<window>>]))
+    or
+      sum by (<<node>>, netns) (rate(<<m "netcause_tcp_retransmitted_segments_total">>[<<window>>]))
+  )
 /
   sum by (<<node>>, netns) (rate(<<m "netcause_tcp_sent_segments_total">>[<<window>>]))`,
 		},
