@@ -52,6 +52,8 @@ const (
 	cSampled               // data packets of this connection are analysed
 	cSmallMSS              // counted as a handshake with a small MSS
 	cGuessedRoles          // no SYN or SYN-ACK seen: the client was guessed
+	cSynCollision          // the SYN was answered by a bare ACK: the server still held the 4-tuple
+	cServerFin             // the server side sent a FIN
 )
 
 // Wireshark's tcp.completeness bits.
@@ -94,8 +96,36 @@ func (c *conn) dirOf(side uint8) int {
 // tcp.completeness == 1.
 func (c *conn) unansweredSyn() bool { return c.completeness == compSyn }
 
-// waitingForSynAnswer reports whether a SYN has had neither SYN-ACK nor
-// RST from the other side yet.
+// waitingForSynAnswer reports whether a SYN has had no answer yet: neither
+// SYN-ACK nor RST from the other side, nor the sign of a bare ACK (see
+// cSynCollision).
 func (c *conn) waitingForSynAnswer() bool {
-	return c.flags&cSawSyn != 0 && c.flags&(cSawSynAck|cRefused) == 0
+	return c.flags&cSawSyn != 0 && c.flags&(cSawSynAck|cRefused|cSynCollision) == 0
+}
+
+// awaitingReply reports whether a request still waits for its reply on a
+// connection that only the client has closed (a half-close: the server
+// may still answer), so that the connection is not ended before the
+// response timeout settles the request.
+func (c *conn) awaitingReply() bool {
+	return c.completeness&compRst == 0 && c.flags&(cReqPending|cReqCounted|cServerFin) == cReqPending
+}
+
+// rstAnswersSynAck reports whether a RST from side is its kernel's answer
+// to a SYN-ACK that came after the socket was gone (the client gave up):
+// Linux's tcp_v4_send_reset answers a segment with ACK set by a RST whose
+// seq is that segment's ack_seq and without the ACK flag, so the RST's seq
+// is the sender's ISN+1 when it never sent data, while an abort of a real
+// connection (tcp_send_active_reset) is RST|ACK. Only a connection whose
+// handshake ACK was not seen qualifies; unsampled connections show no pure
+// ACK, but their data does not show either, and the RST's seq is what the
+// other end acknowledged: ISN+1 means nothing beyond the SYN.
+func (c *conn) rstAnswersSynAck(side uint8, p *Packet) bool {
+	sentSyn := cSawSyn
+	if side == c.serverSide() {
+		sentSyn = cSawSynAck
+	}
+	fwd := &c.h[side]
+	return p.Flags&FlagACK == 0 && c.flags&cHandshakeAcked == 0 && c.flags&sentSyn != 0 &&
+		fwd.isnSet && p.Seq == fwd.isn+1 && fwd.nextSeq == fwd.isn+1
 }

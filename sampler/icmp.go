@@ -6,15 +6,19 @@ import (
 )
 
 // ICMPKind classifies a destination-unreachable or packet-too-big error by
-// what it says about the path; the values name the kind label.
+// what it says about the path; the values name the kind label. A TCP stack
+// with no listener answers a SYN with RST, never with port unreachable,
+// while iptables' default REJECT answers with port unreachable: so a port
+// unreachable about a TCP segment counts as ICMPProhibited (icmpKindFor),
+// and ICMPPort is left to UDP's closed ports (traceroute, DNS).
 type ICMPKind uint8
 
 const (
 	ICMPNet        ICMPKind = iota // network unreachable, no route
 	ICMPHost                       // host unreachable
-	ICMPPort                       // port unreachable (UDP, or a REJECT rule)
+	ICMPPort                       // port unreachable for UDP (or any protocol but TCP): a closed port
 	ICMPProtocol                   // protocol unreachable
-	ICMPProhibited                 // administratively prohibited: a firewall
+	ICMPProhibited                 // prohibited: administratively prohibited, or port unreachable for a TCP segment: both are a firewall's REJECT
 	ICMPFragNeeded                 // fragmentation needed / packet too big: MTU
 	ICMPOther                      // any other unreachable code
 	numICMPKinds
@@ -71,6 +75,16 @@ func icmp6Kind(code uint8) ICMPKind {
 		return ICMPPort
 	}
 	return ICMPOther
+}
+
+// icmpKindFor is the kind counted for an error of kind k about a packet of
+// protocol proto: a port unreachable quoting a TCP segment is a firewall's
+// REJECT, counted as ICMPProhibited; quoting UDP it is a closed port.
+func icmpKindFor(k ICMPKind, proto uint8) ICMPKind {
+	if k == ICMPPort && proto == 6 {
+		return ICMPProhibited
+	}
+	return k
 }
 
 var errEmbedded = errors.New("ICMP error without a usable embedded IP header")

@@ -14,9 +14,10 @@ type PeerStats struct {
 	Handshake      [2]Histogram
 	Response       [2]Histogram
 	SynUnanswered  [2]uint64 // by role
+	SYNCollisions  [2]uint64 // SYNs answered by a bare ACK (the server still held the 4-tuple) or the client's RST to one, by role
 	SynRetransmits [2]uint64 // by role
 	Refused        [2]uint64 // by role
-	Resets         [2]uint64 // RST segments on connections past the SYN, by direction
+	Resets         [2]uint64 // RST segments on connections past the SYN (not a RST answering a late SYN-ACK), by direction
 	Retransmits    [2]uint64 // data retransmissions, by direction
 	ZeroWindows    [2]uint64 // zero-window advertisements, by direction
 	Unanswered     [2]uint64 // requests without a reply, by role

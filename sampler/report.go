@@ -510,7 +510,7 @@ func (rep *Report) addICMPFinding(e ICMPRecord, pm *PeerMap) {
 	case ICMPPort, ICMPProtocol:
 		causes, why = []string{causePeerDown}, e.Kind.String()+" unreachable: nothing listens there"
 	case ICMPProhibited:
-		causes, why = []string{causeFirewallDrop}, "communication administratively prohibited: a firewall REJECT rule"
+		causes, why = []string{causeFirewallDrop}, "administratively prohibited, or port unreachable for a TCP segment: a firewall REJECT rule"
 	default:
 		causes, why = []string{causeNoRoute}, "destination unreachable"
 	}

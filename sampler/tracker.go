@@ -10,16 +10,20 @@ type Config struct {
 	// recently seen connection is evicted.
 	MaxConnections int
 	// SYNTimeout: a SYN with neither SYN-ACK nor RST after this long counts
-	// as unanswered. 0: only when the connection ends (offline analysis).
+	// as unanswered (a bare ACK from the server, or the client's RST to
+	// one, answers it too). 0: only when the connection ends (offline analysis).
 	SYNTimeout time.Duration
 	// ResponseTimeout: a request without a reply byte after this long
-	// counts as unanswered; a request still pending when its connection
-	// closes counts too. 0 disables the timeout.
+	// counts as unanswered; a request still pending when the server closes
+	// or either side resets counts too (the client's own FIN does not: it
+	// may half-close and wait). 0 disables the timeout.
 	ResponseTimeout time.Duration
 	// IdleTimeout ends a connection with no packet for this long; 0 never.
 	IdleTimeout time.Duration
 	// ClosedTimeout ends a connection this long after its last packet once
-	// a FIN or RST was seen; 0 uses IdleTimeout.
+	// a FIN or RST was seen; 0 uses IdleTimeout. A connection only the
+	// client half-closed while its request waits for a reply keeps
+	// IdleTimeout until ResponseTimeout settles the request.
 	ClosedTimeout time.Duration
 	// SampleRate is the share of connections whose data packets are
 	// analysed (retransmissions, response latency); SYN, SYN-ACK, FIN, RST
@@ -31,7 +35,8 @@ type Config struct {
 	Local LocalFunc
 	// OnEnd, if set, receives every connection when it ends.
 	OnEnd func(*ConnRecord)
-	// OnICMP, if set, receives every ICMP error.
+	// OnICMP, if set, receives every ICMP error, with its kind as counted
+	// (a port unreachable about TCP is ICMPProhibited).
 	OnICMP func(*Packet)
 }
 
@@ -249,9 +254,17 @@ func (t *Tracker) segment(c *conn, side uint8, p *Packet) {
 				ps.Handshake[roleServer].Observe(p.TS - c.synAck)
 			}
 		}
+		if side == c.serverSide() && flags&(FlagFIN|FlagRST) == 0 && p.SegLen == 0 && c.waitingForSynAnswer() {
+			// A pure ACK answering a SYN: the server still holds the
+			// 4-tuple (TIME_WAIT, or a half-open SYN_RECV).
+			t.synCollision(c, ps)
+		}
 	}
 	if flags&FlagFIN != 0 {
 		c.completeness |= compFin
+		if side == c.serverSide() {
+			c.flags |= cServerFin
+		}
 	}
 	if flags&FlagRST != 0 {
 		t.C.Resets++
@@ -263,8 +276,22 @@ func (t *Tracker) segment(c *conn, side uint8, p *Packet) {
 			if ps != nil {
 				ps.Refused[c.role()]++
 			}
-		case c.flags&(cSawSynAck|cSawSyn) != cSawSyn && ps != nil:
-			// Past the handshake, or a connection seen mid-stream.
+		case c.waitingForSynAnswer():
+			// A client in SYN_SENT that gives up sends nothing (Linux's
+			// tcp_need_reset excludes SYN_SENT): its RST answers an
+			// unacceptable ACK, the bare ACK of a server that still
+			// holds the 4-tuple. That ACK may not be captured (only
+			// sampled connections show pure ACKs); the RST always is,
+			// with that ACK's ack_seq as its seq, which is never the
+			// client's ISN+1 (that ACK would be acceptable). A RST at
+			// the client's ISN or ISN+1 is its own abort (other stacks,
+			// tools), not an answer.
+			if fwd.isnSet && p.Seq != fwd.isn && p.Seq != fwd.isn+1 {
+				t.synCollision(c, ps)
+			}
+		case c.flags&(cSawSynAck|cSawSyn) != cSawSyn && ps != nil && !c.rstAnswersSynAck(side, p):
+			// Past the handshake, or a connection seen mid-stream; not
+			// the answer to a SYN-ACK that came after its client gave up.
 			ps.Resets[c.dirOf(side)]++
 		}
 	}
@@ -292,9 +319,22 @@ func (t *Tracker) segment(c *conn, side uint8, p *Packet) {
 	if sampled && p.SegLen > 0 && ta&(anyRetrans|aKeepAlive|aZeroWindowProbe) == 0 {
 		t.data(c, side, p.TS, ps)
 	}
-	if flags&(FlagFIN|FlagRST) != 0 && c.flags&(cReqPending|cReqCounted) == cReqPending {
-		// Closed while a request waited for its reply.
+	if c.flags&(cReqPending|cReqCounted) == cReqPending &&
+		(flags&FlagRST != 0 || flags&FlagFIN != 0 && side != c.clientSide) {
+		// Reset, or closed by the server, while a request waited for its
+		// reply. The client's FIN does not settle it: a client that
+		// half-closes after its request (or sends it with the FIN) still
+		// waits for the reply, which the response timeout judges.
 		t.unanswered(c, ps)
+	}
+}
+
+// synCollision marks a SYN as answered by a bare ACK: the 4-tuple collided
+// with one the server still holds, and the client retries.
+func (t *Tracker) synCollision(c *conn, ps *PeerStats) {
+	c.flags |= cSynCollision
+	if ps != nil {
+		ps.SYNCollisions[c.role()]++
 	}
 }
 
@@ -353,8 +393,11 @@ func (t *Tracker) noteMSS(c *conn, side uint8, mss uint16, ts int64) {
 }
 
 // icmp attributes an ICMP error to the connection it quotes, or to the
-// quoted packet's destination when no connection is known.
+// quoted packet's destination when no connection is known. A port
+// unreachable about a TCP segment becomes ICMPProhibited (see
+// icmpKindFor), in p too, so that OnICMP sees the kind counted.
 func (t *Tracker) icmp(p *Packet) {
+	p.ICMP = icmpKindFor(p.ICMP, p.InnerProto)
 	if t.cfg.OnICMP != nil {
 		t.cfg.OnICMP(p)
 	}
@@ -398,7 +441,10 @@ func (t *Tracker) Tick(now int64) {
 			t.unanswered(c, ps)
 		}
 		limit := idle
-		if c.completeness&(compFin|compRst) != 0 {
+		if c.completeness&(compFin|compRst) != 0 && (resp == 0 || !c.awaitingReply()) {
+			// Closed; but a client that half-closed after its request
+			// still waits for the reply: the response timeout settles it
+			// first (above), until then the connection is only idle.
 			limit = closed
 		}
 		if limit > 0 && now-c.lastTS >= limit {
