@@ -34,7 +34,7 @@ func DocTables(p *rules.Pack) (string, error) {
 			return "", fmt.Errorf("%s: %w", a.Def.Name, err)
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | [runbook](runbooks/%s.md) |\n",
-			a.Def.Name, a.Severity, a.Def.Cause, a.Def.Layer, ForString(a.For), codeList(names), a.Def.Name)
+			a.Def.Name, a.Severity, a.Def.Cause, a.Def.Layer, forCell(a), codeList(names), a.Def.Name)
 	}
 	b.WriteString("\n### Recording rules\n\n| record | meaning | reads |\n|---|---|---|\n")
 	for _, r := range p.Recordings {
@@ -50,6 +50,15 @@ func DocTables(p *rules.Pack) (string, error) {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", in.Source, codeList(slicesSorted(in.Targets)), strings.Join(in.Equal, ", "), in.Why)
 	}
 	return b.String(), nil
+}
+
+// forCell shows for and, on alerts that mute others, how long they keep
+// firing after their condition clears.
+func forCell(a rules.BuiltAlert) string {
+	if a.KeepFiringFor == 0 {
+		return ForString(a.For)
+	}
+	return ForString(a.For) + ", keeps firing " + ForString(a.KeepFiringFor)
 }
 
 func codeList(ss []string) string {

@@ -145,10 +145,15 @@ func groupsNode(p *rules.Pack) *yaml.Node {
 			if a.Def.Layer != l {
 				continue
 			}
-			n := mapping(
+			kv := []any{
 				"alert", str(a.Def.Name),
 				"expr", expr(a.Expr),
 				"for", str(model.Duration(a.For).String()),
+			}
+			if a.KeepFiringFor > 0 {
+				kv = append(kv, "keep_firing_for", str(model.Duration(a.KeepFiringFor).String()))
+			}
+			n := mapping(append(kv,
 				"labels", mapping(
 					"severity", str(string(a.Severity)),
 					"cause", str(string(a.Def.Cause)),
@@ -160,7 +165,7 @@ func groupsNode(p *rules.Pack) *yaml.Node {
 					"runbook_url", str(a.RunbookURL),
 					"dashboard_url", str(a.DashboardURL),
 				),
-			)
+			)...)
 			var lint []string
 			for _, check := range slicesSorted(mapKeys(a.Def.PintDisable)) {
 				lint = append(lint, a.Def.PintDisable[check]+":", "pint disable "+check)
@@ -222,6 +227,7 @@ func Defaults(cfg *rules.Config) ([]byte, error) {
 		"node_labels", flowSeq(strs(cfg.NodeLabels)...),
 		"rate_window", str(cfg.RateWindow.String()),
 		"for_scale", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: floatString(cfg.ForScale)},
+		"inhibition_hold", str(cfg.InhibitionHold.String()),
 		"interval", str(intervalString(cfg.Interval)),
 		"prometheus_rule", mapping(
 			"name", str(cfg.PrometheusRule.Name),
@@ -238,6 +244,7 @@ func Defaults(cfg *rules.Config) ([]byte, error) {
 		"rate_window":      "Range of every rate() and increase(); at least four scrape intervals.",
 		"for_scale":        "Multiplies every alert's default for (e.g. 0.05 for tests); order between alerts is kept.",
 		"interval":         `Evaluation interval of every group; "" keeps Prometheus' global one.`,
+		"inhibition_hold":  "An alert that mutes others keeps firing rate_window plus this per level of alerts below it after its condition clears (keep_firing_for), so the alerts it mutes are not sent as it resolves; 0s turns it off.",
 		"prometheus_rule":  "Metadata of kubernetes/prometheusrule.yaml.",
 		"alerts":           "Per-alert overrides; keys left out keep the values shown.",
 	}

@@ -30,13 +30,15 @@ var Layers = []Layer{Link, Network, Netfilter, Transport, Application, Meta}
 
 // BuiltAlert is an alert with a Config applied: what the rule files hold.
 type BuiltAlert struct {
-	Def         Alert
-	Severity    Severity
-	For         time.Duration
-	Expr        string
-	Summary     string
-	Description string
-	RunbookURL  string
+	Def      Alert
+	Severity Severity
+	For      time.Duration
+	// KeepFiringFor is set on alerts that mute others (Config.InhibitionHold).
+	KeepFiringFor time.Duration
+	Expr          string
+	Summary       string
+	Description   string
+	RunbookURL    string
 	// DashboardURL opens the panel that shows the alert's evidence (a
 	// Prometheus template); empty while evidence_gen.go does not know the
 	// alert, which render refuses.
@@ -138,7 +140,61 @@ func Build(cfg *Config) (*Pack, error) {
 		in.Equal = append(slices.Clone(cfg.NodeLabels), in.Equal...)
 		p.Inhibitions = append(p.Inhibitions, in)
 	}
+	if err := p.holdSources(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// holdSources sets keep_firing_for on every inhibition source so it
+// outlives what it mutes: rate_window (a muted alert holds the fault in its
+// window after the source's condition is gone) plus InhibitionHold per
+// level, where a source's level is one more than the highest level among
+// its targets (0 for an alert that mutes nothing). A source muted by
+// another therefore always resolves first, and the chain unwinds without
+// the weaker alerts being sent on the way.
+func (p *Pack) holdSources() error {
+	hold := time.Duration(p.Config.InhibitionHold)
+	if hold == 0 {
+		return nil
+	}
+	targets := map[string][]string{}
+	for _, in := range p.Inhibitions {
+		targets[in.Source] = append(targets[in.Source], in.Targets...)
+	}
+	level := map[string]int{}
+	visiting := map[string]bool{}
+	var visit func(a string, path []string) (int, error)
+	visit = func(a string, path []string) (int, error) {
+		if l, ok := level[a]; ok {
+			return l, nil
+		}
+		if visiting[a] {
+			return 0, fmt.Errorf("inhibitions form a cycle: %s", strings.Join(append(path, a), " mutes "))
+		}
+		visiting[a] = true
+		l := 0
+		for _, t := range targets[a] {
+			tl, err := visit(t, append(path, a))
+			if err != nil {
+				return 0, err
+			}
+			l = max(l, tl+1)
+		}
+		visiting[a] = false
+		level[a] = l
+		return l, nil
+	}
+	for i := range p.Alerts {
+		l, err := visit(p.Alerts[i].Def.Name, nil)
+		if err != nil {
+			return err
+		}
+		if l > 0 {
+			p.Alerts[i].KeepFiringFor = time.Duration(p.Config.RateWindow) + time.Duration(l)*hold
+		}
+	}
+	return nil
 }
 
 func buildAlert(cfg *Config, a Alert) (BuiltAlert, error) {

@@ -40,6 +40,15 @@ type Config struct {
 	// 2m into 6s for tests). Ratios between alerts are kept, so a weaker
 	// alert still waits at least as long as the one that inhibits it.
 	ForScale float64 `yaml:"for_scale"`
+	// InhibitionHold keeps an alert that mutes others firing after its
+	// condition clears (keep_firing_for): rate_window plus this much per
+	// level of muted alerts below it. A source on a gauge (an MTU) clears
+	// the instant the fault is fixed, while the alerts it mutes still hold
+	// the fault in their rate windows and, past their for, would be sent
+	// the moment it resolves. The extra per level covers the sampler's
+	// timeouts (a SYN counts as unanswered seconds after it was sent) and
+	// the muted alerts' own hold. 0 turns keep_firing_for off.
+	InhibitionHold model.Duration `yaml:"inhibition_hold"`
 	// Interval, when set, is the evaluation interval of every group.
 	Interval model.Duration `yaml:"interval"`
 	// PrometheusRule names the prometheus-operator object.
@@ -74,6 +83,7 @@ func DefaultConfig() *Config {
 		NodeLabels:     []string{"instance"},
 		RateWindow:     model.Duration(5 * time.Minute),
 		ForScale:       1,
+		InhibitionHold: model.Duration(15 * time.Second),
 		PrometheusRule: PrometheusRuleConfig{
 			Name:   "netcause",
 			Labels: map[string]string{"app.kubernetes.io/name": "netcause", "app.kubernetes.io/component": "alert-rules"},
@@ -113,6 +123,9 @@ func ParseConfig(raw []byte) (*Config, error) {
 func (c *Config) validate() error {
 	if c.RateWindow <= 0 {
 		return errors.New("rate_window must be positive")
+	}
+	if c.InhibitionHold < 0 {
+		return errors.New("inhibition_hold must not be negative")
 	}
 	if c.ForScale < 0 {
 		return errors.New("for_scale must not be negative")

@@ -69,7 +69,7 @@ sum by (<<node>>, netns, peer) (
   rate(<<m "netcause_peer_icmp_errors_total" "kind=\"prohibited\"">>[<<window>>])
 ) > <<p "min_rate">>`,
 		Summary:     `A firewall rejects traffic to {{ $labels.peer }} from {{ $labels.netns }} on {{ $labels.instance }}`,
-		Description: `Packets from netns {{ $labels.netns }} on {{ $labels.instance }} to {{ $labels.peer }} are answered with ICMP administratively-prohibited ({{ $value | humanize }}/s): a firewall on the path or on the peer REJECTs them.`,
+		Description: `Packets from netns {{ $labels.netns }} on {{ $labels.instance }} to {{ $labels.peer }} are answered with ICMP administratively-prohibited, or with port-unreachable to TCP, which a TCP stack never sends (it answers RST) and iptables' REJECT sends by default ({{ $value | humanize }}/s): a firewall on the path or on the peer REJECTs them.`,
 		Params: []Param{
 			{Name: "min_rate", Default: "0", Kind: Number, Help: "Rejections per second tolerated."},
 		},

@@ -198,3 +198,48 @@ func FuzzParseConfig(f *testing.F) {
 		_, _ = Build(cfg)
 	})
 }
+
+// TestSourcesOutliveTargets checks keep_firing_for: every alert that mutes
+// others keeps firing at least a rate window after its condition clears,
+// longer than any alert it mutes that is held itself, and alerts that mute
+// nothing are not held.
+func TestSourcesOutliveTargets(t *testing.T) {
+	for _, overlay := range []string{"", "rate_window: 30s\nfor_scale: 0.05\ninhibition_hold: 5s\n"} {
+		p, err := build(t, overlay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold := map[string]time.Duration{}
+		for _, a := range p.Alerts {
+			hold[a.Def.Name] = a.KeepFiringFor
+		}
+		sources := map[string]bool{}
+		window := time.Duration(p.Config.RateWindow)
+		for _, in := range p.Inhibitions {
+			sources[in.Source] = true
+			if hold[in.Source] < window+time.Duration(p.Config.InhibitionHold) {
+				t.Errorf("%q: %s keeps firing %s, want at least rate_window plus inhibition_hold", overlay, in.Source, hold[in.Source])
+			}
+			for _, tg := range in.Targets {
+				if hold[tg] >= hold[in.Source] {
+					t.Errorf("%q: %s (keeps firing %s) mutes %s, which keeps firing %s: the muted alert would be sent as the source resolves",
+						overlay, in.Source, hold[in.Source], tg, hold[tg])
+				}
+			}
+		}
+		for name, h := range hold {
+			if !sources[name] && h != 0 {
+				t.Errorf("%q: %s mutes nothing but keeps firing %s", overlay, name, h)
+			}
+		}
+	}
+	p, err := build(t, "inhibition_hold: 0s\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range p.Alerts {
+		if a.KeepFiringFor != 0 {
+			t.Errorf("inhibition_hold 0s: %s keeps firing %s", a.Def.Name, a.KeepFiringFor)
+		}
+	}
+}
