@@ -31,19 +31,9 @@ const (
 		"names what it sees: SYNs to the server unanswered (the alert's description lists the causes)"
 	whyClientSYNRetrans = "the client's kernel retransmits the unanswered SYNs; muted by NetcausePeerSYNUnanswered " +
 		"while that fires"
-	whyRatioSYN  = "the client's only retransmissions are its unanswered SYNs"
-	whyICMPLimit = "the ICMP errors are rate-limited (net.ipv4.icmp_ratelimit): most SYNs get no answer at all"
-	whyIgnored   = "SYNs reach the server and are dropped before its socket; muted by the firewall alert while " +
-		"that fires, but the sampler counts a SYN unanswered 3 s after it, so this outlives the firewall alert after the undo"
+	whyICMPLimit      = "the ICMP errors are rate-limited (net.ipv4.icmp_ratelimit): most SYNs get no answer at all"
 	whyRecoveryResets = "after the fix the requests held back for seconds arrive; clients that had given up " +
 		"(4 s timeout) closed their sockets, whose kernels reset the late replies: established connections aborted"
-	whySlowAfter = "requests held back by the fault are answered once it is fixed, seconds after they were first sent"
-	whyFINAfter  = "after the undo, clients that gave up have their kernels deliver request and FIN together; the " +
-		"server's sampler counts the request unanswered at the FIN"
-	whyTWNoListener = "a new connection that reuses the port of one in TIME_WAIT on the server, while nothing " +
-		"listens, is answered by an ACK instead of an RST; the client resets it and retries"
-	whyHalfOpen = "after the undo, a new connection that reuses the port of a connection the server still holds " +
-		"half-open from the fault is answered by an ACK; the client resets it and retries"
 )
 
 // co builds a co-symptom; defect is "" for a genuine one.
@@ -99,8 +89,6 @@ func firewallDrop() *scenario {
 		co: []coSymptom{
 			co("NetcausePeerSYNUnanswered", "client", whyClientSYN, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
 	}
 }
@@ -118,11 +106,8 @@ func firewallRejectPort() *scenario {
 			undo(func(r *run) error { return r.iptables("server", append([]string{"-D", "INPUT"}, rule...)...) }),
 		},
 		co: []coSymptom{
-			co("NetcauseDestinationUnreachable", "client", "the client receives ICMP port-unreachable for its SYNs", "F5"),
 			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; "+whyClientSYN, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
 	}
 }
@@ -141,11 +126,7 @@ func firewallRejectProhibited() *scenario {
 			undo(func(r *run) error { return r.iptables("server", append([]string{"-D", "INPUT"}, rule...)...) }),
 		},
 		co: []coSymptom{
-			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; muted by NetcausePeerFirewallRejects while that "+
-				"fires, it outlives it by the sampler's 3 s SYN timeout after the undo", "F2"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
 	}
 }
@@ -165,10 +146,7 @@ func routeRemoved() *scenario {
 			}),
 		},
 		co: []coSymptom{
-			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit, "F7"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcausePeerNoResponse", "server", whyFINAfter, "F8"),
 		},
 	}
 }
@@ -185,10 +163,7 @@ func routeUnreachable() *scenario {
 			undo(func(r *run) error { return r.node("router").ip("route del unreachable " + serverAddr + "/32") }),
 		},
 		co: []coSymptom{
-			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit, "F7"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcausePeerNoResponse", "server", whyFINAfter, "F8"),
 		},
 	}
 }
@@ -214,12 +189,10 @@ func interfaceDown() *scenario {
 			co("NetcausePeerSYNUnanswered", "client", "while the router resolves the host its SYNs wait and vanish, "+
 				"and "+whyICMPLimit, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
 			co("NetcausePeerResets", "", "when the link comes back the replies held on the server reach clients "+
 				"that gave up (4 s timeout) and closed: their kernels reset them", ""),
 			co("NetcauseTCPSYNRetransmits", "server", "the SYN-ACKs the server sent as its link went down are lost "+
 				"and retransmitted", ""),
-			co("NetcausePeerNoResponse", "server", whyFINAfter, "F8"),
 		},
 	}
 }
@@ -235,10 +208,7 @@ func portClosed() *scenario {
 				fire("NetcausePeerPortClosed", "client", "peer_down")),
 			undo(func(r *run) error { return r.restartServer("server") }),
 		},
-		co: []coSymptom{
-			co("NetcausePeerSYNUnanswered", "client", whyTWNoListener, "F10"),
-			co("NetcausePeerSYNIgnored", "server", whyTWNoListener, "F10"),
-		},
+		co: []coSymptom{},
 	}
 }
 
@@ -282,11 +252,6 @@ func natBypass() *scenario {
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
 			co("NetcauseTCPSYNRetransmits", "server", "the server's SYN-ACKs go out by the direct link and are dropped "+
 				"as INVALID at the client, so it retransmits them", ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcauseTCPRetransmitRatioHigh", "server", "the server's only retransmissions are its SYN-ACKs", "F1"),
-			co("NetcausePeerResets", "", "after the undo the server's retransmitted SYN-ACKs go through the router's "+
-				"NAT again and reach clients that gave up, which answer RST", "F4"),
-			co("NetcausePeerSYNIgnored", "server", whyHalfOpen, "F10"),
 		},
 	}
 }
@@ -332,7 +297,6 @@ func randomLoss() *scenario {
 			co("NetcausePeerResets", "", "a request or reply lost several times in a row waits for backed-off "+
 				"retransmissions past the client's 4 s timeout; the client closes, and its kernel resets the late reply", ""),
 			co("NetcauseTCPEstablishedResets", "", "the same resets, counted by the kernel", ""),
-			co("NetcausePeerResponseSlow", "", "replies delayed by retransmissions of lost segments", "F6"),
 		},
 	}
 }
@@ -375,16 +339,7 @@ func appCrash() *scenario {
 		// node with a minute of healthy history lets the alert hold for the
 		// whole fault, as hours of history do in a deployment.
 		warmup: time.Minute,
-		co: []coSymptom{
-			co("NetcausePeerNoResponse", "", "requests pending on the pooled connections when the process died "+
-				"are counted unanswered", "F3"),
-			co("NetcausePeerPortClosed", "client", "the port stays closed until the restart; muted by "+
-				"NetcausePeerResets, which resolves one window after the crash, before the refusals leave theirs", "F2"),
-			co("NetcauseTCPConnectionsRefused", "client", "the same refusals counted by the kernel; muted by the "+
-				"reset alerts until they resolve", "F2"),
-			co("NetcausePeerSYNUnanswered", "client", whyTWNoListener, "F10"),
-			co("NetcausePeerSYNIgnored", "server", whyTWNoListener, "F10"),
-		},
+		co:     []coSymptom{},
 		steps: []step{
 			do("inject", func(r *run) error { return r.killServer("server") },
 				fire("NetcausePeerResets", "client", "app_crash")),
@@ -480,11 +435,6 @@ func listenOverflow() *scenario {
 				"the server accepts them seconds later: the application is too slow to accept", ""),
 			co("NetcausePeerNoResponse", "", "a connection that waits in the accept queue longer than the "+
 				"sampler's 2.5 s response timeout has its request unanswered: the application is too slow to accept", ""),
-			co("NetcauseTCPRetransmitRatioHigh", "client", whyRatioSYN, "F1"),
-			co("NetcausePeerSYNIgnored", "server", "SYNs dropped by the full queue; muted by "+
-				"NetcauseTCPListenOverflow while that fires, it outlives it by the sampler's 3 s SYN timeout", "F2"),
-			co("NetcauseTCPSYNRetransmits", "server", "with the accept queue full the server drops the clients' "+
-				"ACKs and retransmits its SYN-ACKs; muted by NetcauseTCPListenOverflow until that resolves", "F2"),
 			co("NetcausePeerResets", "", "after the fix the queued connections are accepted and answered; "+
 				"clients that had given up (4 s timeout) closed their sockets, whose kernels reset the replies", ""),
 			co("NetcauseTCPEstablishedResets", "", "the same resets, counted by the kernel", ""),
@@ -533,10 +483,6 @@ func secondSeed() *scenario {
 			co("NetcausePeerSYNUnanswered", "client", "30% of SYNs and of SYN-ACKs are dropped in the container: "+
 				"a handshake that loses both tries waits past the 3 s SYN timeout; "+whyClientSYN, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
-			co("NetcauseTCPSYNRetransmits", "server", "the container retransmits the SYN-ACKs its OUTPUT rule "+
-				"dropped; muted by NetcauseFirewallBlockingConnections on the same node until that resolves", "F2"),
-			co("NetcausePeerSYNIgnored", "server", "the container's INPUT rule drops SYNs that reached it; muted by "+
-				"NetcauseFirewallBlockingConnections until that resolves, which the sampler's 3 s SYN timeout outlasts", "F2"),
 		}, mtuAftermath...),
 	}
 }
@@ -544,13 +490,6 @@ func secondSeed() *scenario {
 // mtuAftermath is what follows an MTU fix: the connections it held back
 // come through.
 var mtuAftermath = []coSymptom{
-	co("NetcauseInterfaceReceiveDrops", "server", "the drops of the small MTU; muted by NetcauseMTUDroppingPackets, "+
-		"which resolves the instant the MTU is set back, while the drops stay in the 30 s window", "F2"),
-	co("NetcauseTCPRetransmitRatioHigh", "client", "the client retransmits the segments the small MTU dropped, "+
-		"until after the fix; muted by NetcausePeerSmallMSS, which resolves first", "F2"),
-	co("NetcausePeerResponseSlow", "", whySlowAfter, "F6"),
-	co("NetcausePeerNoResponse", "", "requests still unanswered when their connection ends around the fix; muted "+
-		"by the MTU alerts until they resolve", "F2"),
 	co("NetcausePeerResets", "", whyRecoveryResets, ""),
 	co("NetcauseTCPEstablishedResets", "", whyRecoveryResets, ""),
 }

@@ -175,8 +175,8 @@ func TestJudgeStrictDefects(t *testing.T) {
 		ev(72, "resolved", "NetcausePeerSYNIgnored", "server", "syn_unanswered", "i"),
 	)
 	r.Co = []coSymptom{
-		{Alert: "NetcauseTCPRetransmitRatioHigh", Node: "client", Why: "SYNs", Defect: "F1"},
-		{Alert: "NetcausePeerSYNIgnored", Why: "lag", Defect: "F2"},
+		{Alert: "NetcauseTCPRetransmitRatioHigh", Node: "client", Why: "SYNs", Defect: "F9"},
+		{Alert: "NetcausePeerSYNIgnored", Why: "lag", Defect: "F9"},
 	}
 	if v := judge(r, testRules, time.Second, false); !v.ok() || len(v.Co) != 2 {
 		t.Fatalf("tolerant: problems %q, co %v", v.Problems, v.Co)
@@ -184,7 +184,8 @@ func TestJudgeStrictDefects(t *testing.T) {
 		t.Errorf("after-undo flags = %v, %v; want false, true", v.Co[0].AfterUndo, v.Co[1].AfterUndo)
 	}
 	v := judge(r, testRules, time.Second, true)
-	if len(v.Problems) != 2 || !strings.Contains(v.Problems[0], "defect F1") || !strings.Contains(v.Problems[1], "defect F2") {
+	if len(v.Problems) != 2 || !strings.Contains(v.Problems[0], "RetransmitRatioHigh") || !strings.Contains(v.Problems[1], "SYNIgnored") ||
+		!strings.Contains(v.Problems[0], "defect F9") {
 		t.Errorf("strict: problems %q", v.Problems)
 	}
 	for _, c := range r.Co {
