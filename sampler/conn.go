@@ -54,6 +54,7 @@ const (
 	cGuessedRoles          // no SYN or SYN-ACK seen: the client was guessed
 	cSynCollision          // the SYN was answered by a bare ACK: the server still held the 4-tuple
 	cServerFin             // the server side sent a FIN
+	cAborted               // an RST ended it past the handshake (not one answering a late SYN-ACK)
 )
 
 // Wireshark's tcp.completeness bits.

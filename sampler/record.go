@@ -31,7 +31,10 @@ type ConnRecord struct {
 	ZeroWindows         [2]uint32
 	ICMPErrors          uint16
 	Refused             bool
-	Sampled             bool
+	// Aborted: an RST ended the connection past its handshake (Resets
+	// also counts RSTs that answer a SYN-ACK after its client gave up).
+	Aborted bool
+	Sampled bool
 	// Responses: requests (client data after the server last spoke)
 	// answered by a first server byte, and the delays between the two.
 	Responses                             uint32
@@ -67,6 +70,7 @@ func (c *conn) record() ConnRecord {
 		SynAckToAck:  -1,
 		ICMPErrors:   c.icmp,
 		Refused:      c.flags&cRefused != 0,
+		Aborted:      c.flags&cAborted != 0,
 		Sampled:      c.flags&cSampled != 0,
 		Responses:    c.responses,
 		ResponseMin:  c.respMin,

@@ -205,7 +205,7 @@ func connCauses(r *ConnRecord) []string {
 	if r.Unanswered > 0 || r.ZeroWindows[0]+r.ZeroWindows[1] > 0 {
 		add(causeAppHang)
 	}
-	if !r.Refused && r.Resets[0]+r.Resets[1] > 0 && (r.Handshake() || r.GuessedRoles) {
+	if !r.Refused && r.Aborted && (r.Handshake() || r.GuessedRoles) {
 		add(causeAppCrash)
 	}
 	if m := minNonZero(r.MSS[0], r.MSS[1]); m != 0 && m < SmallMSSThreshold {
@@ -425,7 +425,7 @@ func (rep *Report) addToPeer(r *ConnRecord, ls localSet, pm *PeerMap) {
 	}
 	if r.Refused {
 		p.Refused++
-	} else {
+	} else if r.Aborted {
 		p.ResetsSent += int(r.Resets[sent])
 		p.ResetsReceived += int(r.Resets[recv])
 	}

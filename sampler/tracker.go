@@ -289,10 +289,13 @@ func (t *Tracker) segment(c *conn, side uint8, p *Packet) {
 			if fwd.isnSet && p.Seq != fwd.isn && p.Seq != fwd.isn+1 {
 				t.synCollision(c, ps)
 			}
-		case c.flags&(cSawSynAck|cSawSyn) != cSawSyn && ps != nil && !c.rstAnswersSynAck(side, p):
+		case c.flags&(cSawSynAck|cSawSyn) != cSawSyn && !c.rstAnswersSynAck(side, p):
 			// Past the handshake, or a connection seen mid-stream; not
 			// the answer to a SYN-ACK that came after its client gave up.
-			ps.Resets[c.dirOf(side)]++
+			c.flags |= cAborted
+			if ps != nil {
+				ps.Resets[c.dirOf(side)]++
+			}
 		}
 	}
 	if p.SegLen > 0 {

@@ -299,7 +299,8 @@ func TestTrackerLateSynAckReset(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr, pt := liveTracker(10, Config{})
+			var recs []ConnRecord
+			tr, pt := liveTracker(10, Config{OnEnd: func(r *ConnRecord) { recs = append(recs, *r) }})
 			feed(t, tr, tc.pkts...)
 			s := peerStats(t, pt, "10.7.0.2")
 			if s.Resets != tc.resets || s.Refused != [2]uint64{} {
@@ -307,6 +308,13 @@ func TestTrackerLateSynAckReset(t *testing.T) {
 			}
 			if want := countRST(tc.pkts); tr.C.Resets != want {
 				t.Errorf("Counters.Resets %d, want every RST segment: %d", tr.C.Resets, want)
+			}
+			// The offline report blames a crash only for the resets the
+			// live counters count.
+			tr.Flush()
+			aborted := tc.resets != [2]uint64{}
+			if len(recs) != 1 || recs[0].Aborted != aborted || contains(connCauses(&recs[0]), causeAppCrash) && !aborted {
+				t.Errorf("records %+v: want one, aborted %v, app_crash only if aborted", recs, aborted)
 			}
 		})
 	}
