@@ -38,10 +38,12 @@ var (
 	peerSynRetransmits = peerCounter("syn_retransmits_total",
 		"SYNs sent again on a connection that was not yet answered.", "role").
 		Reveals(catalog.FirewallDrop, catalog.NoRoute, catalog.PeerDown, catalog.NATMismatch, catalog.ConntrackFull)
+	peerSynCollisions = peerCounter("syn_collisions_total",
+		"SYNs answered by a bare ACK instead of a SYN-ACK: the server still held the 4-tuple (TIME_WAIT, or half-open from an earlier fault) and the client reset it and retried. Counted from the ACK or the client's RST; not unanswered.", "role")
 	peerRefused = peerCounter("refused_total",
 		"SYNs answered by RST: nothing listens on the port.", "role").Reveals(catalog.PeerDown)
 	peerResets = peerCounter("resets_total",
-		"RST segments on connections past the handshake (or seen mid-stream), sent by this host or received.", "direction").Reveals(catalog.AppCrash)
+		"RST segments on connections past the handshake (or seen mid-stream), sent by this host or received; an RST that answers a SYN-ACK arriving after its client gave up is not counted.", "direction").Reveals(catalog.AppCrash)
 	peerRetransmits = peerCounter("retransmits_total",
 		"Data segments retransmitted (as tshark's tcp.analysis.retransmission), sampled connections only.", "direction").Reveals(catalog.Congestion)
 	peerZeroWindows = peerCounter("zero_windows_total",
@@ -96,6 +98,7 @@ func emitPeer(ch chan<- prometheus.Metric, ns string, p *sampler.PeerSnapshot) {
 		emitHistogram(ch, peerResponse, &s.Response[i], ns, p.Label, role)
 		peerSynUnanswered.Emit(ch, float64(s.SynUnanswered[i]), ns, p.Label, role)
 		peerSynRetransmits.Emit(ch, float64(s.SynRetransmits[i]), ns, p.Label, role)
+		peerSynCollisions.Emit(ch, float64(s.SYNCollisions[i]), ns, p.Label, role)
 		peerRefused.Emit(ch, float64(s.Refused[i]), ns, p.Label, role)
 		peerUnanswered.Emit(ch, float64(s.Unanswered[i]), ns, p.Label, role)
 		peerResets.Emit(ch, float64(s.Resets[i]), ns, p.Label, dir)
