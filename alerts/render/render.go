@@ -244,7 +244,7 @@ func Defaults(cfg *rules.Config) ([]byte, error) {
 		"rate_window":      "Range of every rate() and increase(); at least four scrape intervals.",
 		"for_scale":        "Multiplies every alert's default for (e.g. 0.05 for tests); order between alerts is kept.",
 		"interval":         `Evaluation interval of every group; "" keeps Prometheus' global one.`,
-		"inhibition_hold":  "An alert that mutes others keeps firing rate_window plus this per level of alerts below it after its condition clears (keep_firing_for), so the alerts it mutes are not sent as it resolves; 0s turns it off.",
+		"inhibition_hold":  "Opt-in: an alert that mutes others keeps firing rate_window plus this per level of alerts below it after its condition clears (keep_firing_for), so fewer of the alerts it mutes are sent as it resolves; 0s (default) turns it off.",
 		"prometheus_rule":  "Metadata of kubernetes/prometheusrule.yaml.",
 		"alerts":           "Per-alert overrides; keys left out keep the values shown.",
 	}

@@ -47,7 +47,10 @@ type Config struct {
 	// the fault in their rate windows and, past their for, would be sent
 	// the moment it resolves. The extra per level covers the sampler's
 	// timeouts (a SYN counts as unanswered seconds after it was sent) and
-	// the muted alerts' own hold. 0 turns keep_firing_for off.
+	// the muted alerts' own hold. 0, the default, turns keep_firing_for
+	// off: a source whose evidence is sparse (rate-limited ICMP) can clear
+	// a whole window before what it mutes, which no short step covers, and
+	// every resolution comes that much later (docs/alerts.md).
 	InhibitionHold model.Duration `yaml:"inhibition_hold"`
 	// Interval, when set, is the evaluation interval of every group.
 	Interval model.Duration `yaml:"interval"`
@@ -83,7 +86,7 @@ func DefaultConfig() *Config {
 		NodeLabels:     []string{"instance"},
 		RateWindow:     model.Duration(5 * time.Minute),
 		ForScale:       1,
-		InhibitionHold: model.Duration(15 * time.Second),
+		InhibitionHold: 0,
 		PrometheusRule: PrometheusRuleConfig{
 			Name:   "netcause",
 			Labels: map[string]string{"app.kubernetes.io/name": "netcause", "app.kubernetes.io/component": "alert-rules"},

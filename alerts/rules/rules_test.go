@@ -204,7 +204,7 @@ func FuzzParseConfig(f *testing.F) {
 // longer than any alert it mutes that is held itself, and alerts that mute
 // nothing are not held.
 func TestSourcesOutliveTargets(t *testing.T) {
-	for _, overlay := range []string{"", "rate_window: 30s\nfor_scale: 0.05\ninhibition_hold: 5s\n"} {
+	for _, overlay := range []string{"inhibition_hold: 15s\n", "rate_window: 30s\nfor_scale: 0.05\ninhibition_hold: 5s\n"} {
 		p, err := build(t, overlay)
 		if err != nil {
 			t.Fatal(err)
@@ -233,13 +233,13 @@ func TestSourcesOutliveTargets(t *testing.T) {
 			}
 		}
 	}
-	p, err := build(t, "inhibition_hold: 0s\n")
+	p, err := build(t, "") // off by default
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range p.Alerts {
 		if a.KeepFiringFor != 0 {
-			t.Errorf("inhibition_hold 0s: %s keeps firing %s", a.Def.Name, a.KeepFiringFor)
+			t.Errorf("default: %s keeps firing %s", a.Def.Name, a.KeepFiringFor)
 		}
 	}
 }

@@ -31,7 +31,9 @@ const (
 		"names what it sees: SYNs to the server unanswered (the alert's description lists the causes)"
 	whyClientSYNRetrans = "the client's kernel retransmits the unanswered SYNs; muted by NetcausePeerSYNUnanswered " +
 		"while that fires"
-	whyICMPLimit      = "the ICMP errors are rate-limited (net.ipv4.icmp_ratelimit): most SYNs get no answer at all"
+	whyICMPLimit = "the ICMP errors are rate-limited (net.ipv4.icmp_ratelimit): most SYNs get no answer at all"
+	whyIgnored   = "SYNs reach the server and are dropped before its socket; muted by the firewall alert while " +
+		"that fires, but the sampler counts a SYN unanswered 3 s after it, so this outlives the firewall alert after the undo"
 	whyRecoveryResets = "after the fix the requests held back for seconds arrive; clients that had given up " +
 		"(4 s timeout) closed their sockets, whose kernels reset the late replies: established connections aborted"
 )
@@ -89,6 +91,7 @@ func firewallDrop() *scenario {
 		co: []coSymptom{
 			co("NetcausePeerSYNUnanswered", "client", whyClientSYN, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
+			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
 	}
 }
@@ -108,6 +111,7 @@ func firewallRejectPort() *scenario {
 		co: []coSymptom{
 			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; "+whyClientSYN, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
+			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
 	}
 }
@@ -126,7 +130,10 @@ func firewallRejectProhibited() *scenario {
 			undo(func(r *run) error { return r.iptables("server", append([]string{"-D", "INPUT"}, rule...)...) }),
 		},
 		co: []coSymptom{
+			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; muted by NetcausePeerFirewallRejects while that "+
+				"fires, it outlives it by the sampler's 3 s SYN timeout after the undo", "F2"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
+			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
 	}
 }
@@ -339,7 +346,12 @@ func appCrash() *scenario {
 		// node with a minute of healthy history lets the alert hold for the
 		// whole fault, as hours of history do in a deployment.
 		warmup: time.Minute,
-		co:     []coSymptom{},
+		co: []coSymptom{
+			co("NetcausePeerPortClosed", "client", "the port stays closed until the restart; muted by "+
+				"NetcausePeerResets, which resolves one window after the crash, before the refusals leave theirs", "F2"),
+			co("NetcauseTCPConnectionsRefused", "client", "the same refusals counted by the kernel; muted by the "+
+				"reset alerts until they resolve", "F2"),
+		},
 		steps: []step{
 			do("inject", func(r *run) error { return r.killServer("server") },
 				fire("NetcausePeerResets", "client", "app_crash")),
@@ -435,6 +447,10 @@ func listenOverflow() *scenario {
 				"the server accepts them seconds later: the application is too slow to accept", ""),
 			co("NetcausePeerNoResponse", "", "a connection that waits in the accept queue longer than the "+
 				"sampler's 2.5 s response timeout has its request unanswered: the application is too slow to accept", ""),
+			co("NetcausePeerSYNIgnored", "server", "SYNs dropped by the full queue; muted by "+
+				"NetcauseTCPListenOverflow while that fires, it outlives it by the sampler's 3 s SYN timeout", "F2"),
+			co("NetcauseTCPSYNRetransmits", "server", "with the accept queue full the server drops the clients' "+
+				"ACKs and retransmits its SYN-ACKs; muted by NetcauseTCPListenOverflow until that resolves", "F2"),
 			co("NetcausePeerResets", "", "after the fix the queued connections are accepted and answered; "+
 				"clients that had given up (4 s timeout) closed their sockets, whose kernels reset the replies", ""),
 			co("NetcauseTCPEstablishedResets", "", "the same resets, counted by the kernel", ""),
@@ -483,6 +499,10 @@ func secondSeed() *scenario {
 			co("NetcausePeerSYNUnanswered", "client", "30% of SYNs and of SYN-ACKs are dropped in the container: "+
 				"a handshake that loses both tries waits past the 3 s SYN timeout; "+whyClientSYN, ""),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
+			co("NetcauseTCPSYNRetransmits", "server", "the container retransmits the SYN-ACKs its OUTPUT rule "+
+				"dropped; muted by NetcauseFirewallBlockingConnections on the same node until that resolves", "F2"),
+			co("NetcausePeerSYNIgnored", "server", "the container's INPUT rule drops SYNs that reached it; muted by "+
+				"NetcauseFirewallBlockingConnections until that resolves, which the sampler's 3 s SYN timeout outlasts", "F2"),
 		}, mtuAftermath...),
 	}
 }
@@ -490,6 +510,12 @@ func secondSeed() *scenario {
 // mtuAftermath is what follows an MTU fix: the connections it held back
 // come through.
 var mtuAftermath = []coSymptom{
+	co("NetcauseInterfaceReceiveDrops", "server", "the drops of the small MTU; muted by NetcauseMTUDroppingPackets, "+
+		"which resolves the instant the MTU is set back, while the drops stay in the 30 s window", "F2"),
+	co("NetcauseTCPRetransmitRatioHigh", "client", "the client retransmits the segments the small MTU dropped, "+
+		"until after the fix; muted by NetcausePeerSmallMSS, which resolves first", "F2"),
+	co("NetcausePeerNoResponse", "", "requests still unanswered when their connection ends around the fix; muted "+
+		"by the MTU alerts until they resolve", "F2"),
 	co("NetcausePeerResets", "", whyRecoveryResets, ""),
 	co("NetcauseTCPEstablishedResets", "", whyRecoveryResets, ""),
 }
