@@ -202,14 +202,17 @@ var errConntrackNotLoaded = fmt.Errorf("nf_conntrack is not loaded: %w", fs.ErrN
 // moduleLoaded checks /sys/module/nf_conntrack, present when conntrack is
 // loaded or built in. Without sysfs it cannot tell and lets the readers
 // find out.
+// The module's directory comes first: on the usual path it exists and one
+// stat decides.
 func (c *conntrackCollector) moduleLoaded() error {
+	_, err := os.Stat(filepath.Join(c.sysRoot, "module/nf_conntrack"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if _, err := os.Stat(filepath.Join(c.sysRoot, "module")); err != nil {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(c.sysRoot, "module/nf_conntrack")); errors.Is(err, fs.ErrNotExist) {
-		return errConntrackNotLoaded
-	}
-	return nil
+	return errConntrackNotLoaded
 }
 
 // noteFallback logs, once per kind of netlink failure, that procfs

@@ -36,7 +36,16 @@ import (
 // backlog length that is exported.
 
 func init() {
-	Register("softnet", true, HostOnly, func(_ *slog.Logger) (Collector, error) { return softnetCollector{}, nil })
+	Register("softnet", true, HostOnly, func(_ *slog.Logger) (Collector, error) {
+		// Made once: procfs.NewFS stats and statfs's its root, two
+		// syscalls a scrape would repeat for nothing. /proc/thread-self
+		// like every reader, although any namespace's file shows the same
+		// rows.
+		// A /proc that is not there is this collector's blind spot, to
+		// report on every scrape, not a reason for the exporter to stop.
+		fs, err := procfs.NewFS(filepath.Dir(netns.ProcNet))
+		return softnetCollector{fs: fs, err: err}, nil
+	})
 }
 
 var (
@@ -60,12 +69,16 @@ var (
 		"cpu").Reveals(catalog.NICOverflow)
 )
 
-type softnetCollector struct{}
+type softnetCollector struct {
+	fs  procfs.FS
+	err error // from procfs.NewFS
+}
 
-func (softnetCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
-	// /proc/thread-self like every reader, although any namespace's file
-	// would show the same rows.
-	stats, err := readSoftnet(filepath.Dir(netns.ProcNet))
+func (c softnetCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
+	if c.err != nil {
+		return c.err
+	}
+	stats, err := c.fs.NetSoftnetStat()
 	if err != nil {
 		return err
 	}

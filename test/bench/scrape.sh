@@ -8,6 +8,7 @@
 #
 #   test/bench/scrape.sh [N...]        default: 100 1000
 #   ROUNDS=30 test/bench/scrape.sh 100
+#   PAIRS="softnet:softnet conntrack:conntrack" test/bench/scrape.sh 100
 #
 # Needs root, iproute2, curl and prometheus-node-exporter; builds bin/.
 set -euo pipefail
@@ -28,7 +29,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # pairs: netcause collector name, node_exporter collector name
-pairs="netdev:netdev snmp:netstat conntrack:conntrack ethtool:ethtool softnet:softnet"
+pairs=${PAIRS:-"netdev:netdev snmp:netstat conntrack:conntrack ethtool:ethtool softnet:softnet"}
 
 # every netcause collector, to turn all but one off
 all=$(bin/netcause_exporter --help 2>&1 | grep -o -- '--\[no-\]collector\.[a-z_]*' | sed 's/.*collector\.//')
