@@ -153,6 +153,8 @@ func routeRemoved() *scenario {
 			}),
 		},
 		co: []coSymptom{
+			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; muted by NetcausePeerUnreachable while that fires, "+
+				"it outlives it: the few ICMP errors leave the 30 s window before the last unanswered SYNs do", "F2"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
 		},
 	}
@@ -170,6 +172,8 @@ func routeUnreachable() *scenario {
 			undo(func(r *run) error { return r.node("router").ip("route del unreachable " + serverAddr + "/32") }),
 		},
 		co: []coSymptom{
+			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; muted by NetcausePeerUnreachable while that fires, "+
+				"it outlives it: the few ICMP errors leave the 30 s window before the last unanswered SYNs do", "F2"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
 		},
 	}
