@@ -355,6 +355,9 @@ func appCrash() *scenario {
 				"NetcausePeerResets, which resolves one window after the crash, before the refusals leave theirs", "F2"),
 			co("NetcauseTCPConnectionsRefused", "client", "the same refusals counted by the kernel; muted by the "+
 				"reset alerts until they resolve", "F2"),
+			co("NetcausePeerNoResponse", "", "the requests pending on the pooled connections when the process died "+
+				"count as unanswered a response timeout later; muted by NetcausePeerResets, which can resolve an "+
+				"evaluation before them", "F2"),
 		},
 		steps: []step{
 			do("inject", func(r *run) error { return r.killServer("server") },
