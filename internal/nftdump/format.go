@@ -540,8 +540,11 @@ func FormatXtables(r *Rule) string {
 						}
 						return nil
 					}
-				case load.kind == "payload" && load.base == 2 && load.length == 2 && load.mask == nil &&
+				case load.kind == "payload" && load.base == 2 && load.length == 2 && len(v) == 2 && load.mask == nil &&
 					(load.off == 0 || load.off == 2) && (l4 == "tcp" || l4 == "udp"):
+					// len(v): the compared value comes from the kernel's
+					// attribute, not from the load's length, and may be
+					// shorter (found by FuzzParseRule).
 					opt := " --sport "
 					if load.off == 2 {
 						opt = " --dport "
