@@ -126,6 +126,14 @@ func (c *conn) rstAnswersSynAck(side uint8, p *Packet) bool {
 	if side == c.serverSide() {
 		sentSyn = cSawSynAck
 	}
+	if p.Flags&FlagACK == 0 && side == c.clientSide && c.packets[side] == 1 &&
+		c.flags&(cSawSyn|cSawSynAck|cHandshakeAcked) == cSawSynAck {
+		// A SYN-ACK for a connection this side never opened on this
+		// 4-tuple, answered by the kernel's RST: its SYN went to another
+		// address (a DNAT whose replies bypass the NAT) or never existed
+		// (backscatter of a spoofed SYN).
+		return true
+	}
 	fwd := &c.h[side]
 	return p.Flags&FlagACK == 0 && c.flags&cHandshakeAcked == 0 && c.flags&sentSyn != 0 &&
 		fwd.isnSet && p.Seq == fwd.isn+1 && fwd.nextSeq == fwd.isn+1

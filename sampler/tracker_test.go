@@ -280,6 +280,9 @@ func TestTrackerLateSynAckReset(t *testing.T) {
 			{src: cli, dst: srv, flags: FlagSYN, seq: 100, at: 3 * time.Second},
 			synAck(7 * time.Second),
 			{src: cli, dst: srv, flags: FlagRST, seq: 101, at: 7*time.Second + ms}}},
+		{name: "stray SYN-ACK (its SYN went to another address) answered by RST", resets: [2]uint64{0, 0}, pkts: []pkt{
+			synAck(ms),
+			{src: cli, dst: srv, flags: FlagRST, seq: 101, at: 2 * ms}}},
 		{name: "server RST at its ISN+1, handshake ACK not seen", resets: [2]uint64{0, 0}, pkts: []pkt{syn,
 			synAck(ms),
 			{src: srv, dst: cli, flags: FlagRST, seq: 5001, at: 5 * ms}}},
