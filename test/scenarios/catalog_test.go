@@ -110,6 +110,8 @@ func firewallRejectPort() *scenario {
 		},
 		co: []coSymptom{
 			co("NetcausePeerSYNUnanswered", "client", whyICMPLimit+"; "+whyClientSYN, ""),
+			co("NetcauseDestinationUnreachable", "client", "the client's kernel counts the same port-unreachables; muted "+
+				"by NetcausePeerFirewallRejects, which the sampler's count of the rate-limited ICMP can let resolve first", "F2"),
 			co("NetcauseTCPSYNRetransmits", "client", whyClientSYNRetrans, ""),
 			co("NetcausePeerSYNIgnored", "server", whyIgnored, "F2"),
 		},
