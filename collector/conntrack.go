@@ -200,10 +200,8 @@ func (c *conntrackCollector) readNetlink() (ctSnapshot, error) {
 var errConntrackNotLoaded = fmt.Errorf("nf_conntrack is not loaded: %w", fs.ErrNotExist)
 
 // moduleLoaded checks /sys/module/nf_conntrack, present when conntrack is
-// loaded or built in. Without sysfs it cannot tell and lets the readers
-// find out.
-// The module's directory comes first: on the usual path it exists and one
-// stat decides.
+// loaded or built in; on that usual path one stat decides. Without sysfs it
+// cannot tell and lets the readers find out.
 func (c *conntrackCollector) moduleLoaded() error {
 	_, err := os.Stat(filepath.Join(c.sysRoot, "module/nf_conntrack"))
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -43,8 +43,7 @@ func init() {
 		// /proc/thread-self (10 us less per scrape, test/bench/scrape.sh).
 		// A /proc that is not there is this collector's blind spot, to
 		// report on every scrape, not a reason for the exporter to stop.
-		fs, err := procfs.NewFS("/proc")
-		return softnetCollector{fs: fs, err: err}, nil
+		return newSoftnetCollector("/proc"), nil
 	})
 }
 
@@ -74,25 +73,26 @@ type softnetCollector struct {
 	err error // from procfs.NewFS
 }
 
-func (c softnetCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
+// newSoftnetCollector reads net/softnet_stat under procRoot; tests point it
+// at a directory holding a fixture.
+func newSoftnetCollector(procRoot string) softnetCollector {
+	fs, err := procfs.NewFS(procRoot)
+	return softnetCollector{fs: fs, err: err}
+}
+
+func (c softnetCollector) read() ([]procfs.SoftnetStat, error) {
 	if c.err != nil {
-		return c.err
+		return nil, c.err
 	}
-	stats, err := c.fs.NetSoftnetStat()
+	return c.fs.NetSoftnetStat()
+}
+
+func (c softnetCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
+	stats, err := c.read()
 	if err != nil {
 		return err
 	}
 	return emitSoftnet(t.Name, stats, ch)
-}
-
-// readSoftnet reads and parses net/softnet_stat under a procfs root; tests
-// point it at a directory holding a fixture.
-func readSoftnet(procRoot string) ([]procfs.SoftnetStat, error) {
-	fs, err := procfs.NewFS(procRoot)
-	if err != nil {
-		return nil, err
-	}
-	return fs.NetSoftnetStat()
 }
 
 // emitSoftnet turns parsed rows into samples. It sends nothing and returns

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// softnetFixture places a softnet_stat fixture where readSoftnet looks for
+// softnetFixture places a softnet_stat fixture where newSoftnetCollector looks for
 // it (ROOT/net/softnet_stat) and returns ROOT.
 func softnetFixture(t testing.TB, dir string, content []byte) string {
 	t.Helper()
@@ -30,7 +30,7 @@ func readSoftnetFixture(t *testing.T, name string) ([]procfs.SoftnetStat, error)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return readSoftnet(softnetFixture(t, t.TempDir(), b))
+	return newSoftnetCollector(softnetFixture(t, t.TempDir(), b)).read()
 }
 
 // The fixtures follow the kernel's layouts by column count. linux-6.18 is
@@ -151,7 +151,7 @@ func FuzzSoftnet(f *testing.F) {
 	f.Add([]byte("0 0 0 0 0 0 0 0 0\n\n0 0 0 0 0 0 0 0 0 0 0 0 0\n"))
 	root := f.TempDir()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		stats, err := readSoftnet(softnetFixture(t, root, in))
+		stats, err := newSoftnetCollector(softnetFixture(t, root, in)).read()
 		if err != nil {
 			return
 		}
@@ -184,7 +184,7 @@ func BenchmarkSoftnetParse(b *testing.B) {
 	ch := make(chan prometheus.Metric, 64*6)
 	b.ReportAllocs()
 	for b.Loop() {
-		stats, err := readSoftnet(root)
+		stats, err := newSoftnetCollector(root).read()
 		if err != nil {
 			b.Fatal(err)
 		}
