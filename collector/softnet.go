@@ -2,11 +2,14 @@ package collector
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 
 	"github.com/netcause/netcause/internal/catalog"
 	"github.com/netcause/netcause/internal/netns"
@@ -22,11 +25,12 @@ import (
 // reading it once per namespace would repeat identical series under every
 // netns label and make sums over namespaces wrong.
 //
-// prometheus/procfs parses the file: it handles every column layout from
-// 9 columns (2.6.23) to this kernel's 15, takes the CPU number from the
-// kernel's own index column where it exists (13+ columns) and falls back to
-// the row number before that. The row number is the CPU number only when
-// every CPU is online; kernels old enough to lack the column are rare.
+// The file is read through a descriptor held open between scrapes: a read
+// at offset 0 makes the kernel print the file afresh (seq_file restarts at
+// 0), for 3 us where the open, read and close prometheus/procfs does takes
+// 12 us, most of it the path walk through /proc/self. With the parser in
+// softnet_parse.go a scrape allocates only its samples (test/bench/scrape.sh
+// and BenchmarkSoftnetUpdate; docs/benchmarks.md).
 //
 // Not exported: column 9, cpu_collision, which the kernel has printed as 0
 // for years (the source says "was cpu_collision"); a counter that can never
@@ -36,13 +40,10 @@ import (
 
 func init() {
 	Register("softnet", true, HostOnly, func(_ *slog.Logger) (Collector, error) {
-		// Made once: procfs.NewFS stats and statfs's its root, two
-		// syscalls a scrape would repeat for nothing. softnet_stat is the
-		// machine's, the same file in every namespace, so the shorter
-		// /proc/net path will do where the namespaced readers need
-		// /proc/thread-self (10 us less per scrape, test/bench/scrape.sh).
-		// A /proc that is not there is this collector's blind spot, to
-		// report on every scrape, not a reason for the exporter to stop.
+		// softnet_stat is the machine's, the same file in every
+		// namespace, so the exporter's own /proc/net will do. A /proc
+		// that is not there is this collector's blind spot, reported on
+		// every scrape, not a reason for the exporter to stop.
 		return newSoftnetCollector("/proc"), nil
 	})
 }
@@ -69,62 +70,93 @@ var (
 )
 
 type softnetCollector struct {
-	fs  procfs.FS
-	err error // from procfs.NewFS
+	path string
+
+	mu   sync.Mutex // scrapes can overlap; they share f, buf and rows
+	f    *os.File   // nil until the first read, and after a failed one
+	buf  []byte
+	rows []softnetCPU
 }
 
 // newSoftnetCollector reads net/softnet_stat under procRoot; tests point it
 // at a directory holding a fixture.
-func newSoftnetCollector(procRoot string) softnetCollector {
-	fs, err := procfs.NewFS(procRoot)
-	return softnetCollector{fs: fs, err: err}
+func newSoftnetCollector(procRoot string) *softnetCollector {
+	return &softnetCollector{path: filepath.Join(procRoot, "net", "softnet_stat"), buf: make([]byte, 4096)}
 }
 
-func (c softnetCollector) read() ([]procfs.SoftnetStat, error) {
-	if c.err != nil {
-		return nil, c.err
+// read returns the parsed rows, valid until the next call; the caller holds mu.
+func (c *softnetCollector) read() ([]softnetCPU, error) {
+	if c.f == nil {
+		f, err := os.Open(c.path)
+		if err != nil {
+			return nil, err
+		}
+		c.f = f
 	}
-	return c.fs.NetSoftnetStat()
+	for {
+		n, err := c.f.ReadAt(c.buf, 0)
+		if err != nil && err != io.EOF {
+			// Open afresh next time rather than trust this descriptor.
+			c.f.Close()
+			c.f = nil
+			return nil, err
+		}
+		if n < len(c.buf) {
+			rows, err := parseSoftnet(c.buf[:n], c.rows)
+			if err != nil {
+				return nil, err
+			}
+			c.rows = rows
+			return rows, nil
+		}
+		// A full buffer may have cut the file short: 150 bytes a CPU.
+		c.buf = make([]byte, 2*len(c.buf))
+	}
 }
 
-func (c softnetCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
-	stats, err := c.read()
+func (c *softnetCollector) Update(t netns.Target, ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rows, err := c.read()
 	if err != nil {
 		return err
 	}
-	return emitSoftnet(t.Name, stats, ch)
+	return emitSoftnet(t.Name, rows, ch)
 }
 
 // emitSoftnet turns parsed rows into samples. It sends nothing and returns
 // an error when the rows cannot be a real softnet_stat (no row, or two rows
 // for one CPU), since duplicate series would fail the whole scrape.
-func emitSoftnet(ns string, stats []procfs.SoftnetStat, ch chan<- prometheus.Metric) error {
-	if len(stats) == 0 {
+func emitSoftnet(ns string, rows []softnetCPU, ch chan<- prometheus.Metric) error {
+	if len(rows) == 0 {
 		return fmt.Errorf("softnet_stat: no CPU rows")
 	}
-	seen := make(map[uint32]bool, len(stats))
-	for _, s := range stats {
-		if seen[s.Index] {
-			return fmt.Errorf("softnet_stat: CPU %d appears twice", s.Index)
+	// Rows come in CPU order, so a repeat is almost always next to its
+	// first; the quadratic check costs nothing at real CPU counts and
+	// allocates nothing, unlike a set.
+	for i := range rows {
+		for j := i + 1; j < len(rows); j++ {
+			if rows[i].cpu == rows[j].cpu {
+				return fmt.Errorf("softnet_stat: CPU %d appears twice", rows[i].cpu)
+			}
 		}
-		seen[s.Index] = true
 	}
-	for _, s := range stats {
-		cpu := strconv.FormatUint(uint64(s.Index), 10)
+	for _, s := range rows {
+		cpu := strconv.FormatUint(uint64(s.cpu), 10)
 		labels := softnetProcessed.NewLabels(ns, cpu) // shared by the CPU's series
-		softnetProcessed.EmitWith(ch, float64(s.Processed), labels)
-		softnetDropped.EmitWith(ch, float64(s.Dropped), labels)
-		softnetTimeSqueeze.EmitWith(ch, float64(s.TimeSqueezed), labels)
-		// procfs leaves a column it did not find at zero; Width says
-		// which columns the kernel printed.
-		if s.Width >= 10 {
-			softnetRPS.EmitWith(ch, float64(s.ReceivedRps), labels)
+		softnetProcessed.EmitWith(ch, float64(s.processed), labels)
+		softnetDropped.EmitWith(ch, float64(s.dropped), labels)
+		softnetTimeSqueeze.EmitWith(ch, float64(s.squeezed), labels)
+		// A column the kernel did not print is zero in the row, not a
+		// reading of zero: width says which columns there were.
+		if s.width >= 10 {
+			softnetRPS.EmitWith(ch, float64(s.rps), labels)
 		}
-		if s.Width >= 11 {
-			softnetFlowLimit.EmitWith(ch, float64(s.FlowLimitCount), labels)
+		if s.width >= 11 {
+			softnetFlowLimit.EmitWith(ch, float64(s.flowLimit), labels)
 		}
-		if s.Width >= 13 {
-			softnetBacklog.EmitWith(ch, float64(s.SoftnetBacklogLen), labels)
+		if s.width >= 13 {
+			softnetBacklog.EmitWith(ch, float64(s.backlog), labels)
 		}
 	}
 	return nil

@@ -14,7 +14,7 @@ import (
 )
 
 // softnetRow is one CPU's row of /proc/net/softnet_stat, read by the test's
-// own few lines rather than by procfs, the parser under test.
+// own few lines rather than by the collector's parser, the one under test.
 type softnetRow struct{ processed, dropped, squeezed float64 }
 
 func softnetRead(t *testing.T) map[string]softnetRow {

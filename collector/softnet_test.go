@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,13 +25,20 @@ func softnetFixture(t testing.TB, dir string, content []byte) string {
 	return dir
 }
 
-func readSoftnetFixture(t *testing.T, name string) ([]procfs.SoftnetStat, error) {
+// readSoftnetFixture reads a fixture through the collector's own reader.
+func readSoftnetFixture(t *testing.T, name string) ([]softnetCPU, error) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata/softnet", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newSoftnetCollector(softnetFixture(t, t.TempDir(), b)).read()
+	c := newSoftnetCollector(softnetFixture(t, t.TempDir(), b))
+	t.Cleanup(func() {
+		if c.f != nil {
+			c.f.Close()
+		}
+	})
+	return c.read()
 }
 
 // The fixtures follow the kernel's layouts by column count. linux-6.18 is
@@ -137,11 +145,13 @@ func TestSoftnetBadInput(t *testing.T) {
 	}
 }
 
-// FuzzSoftnet runs the whole read path (procfs's parser, then emitSoftnet)
-// on arbitrary file content: it must return an error or well-formed samples,
-// never panic.
+// FuzzSoftnet runs parseSoftnet and emitSoftnet on arbitrary content: they
+// must return an error or well-formed samples, never panic. Where both
+// parsers define the input the same way (ASCII, lines bufio.Scanner takes
+// whole), the result must equal prometheus/procfs's, the parser
+// node_exporter uses, row for row and error for error.
 func FuzzSoftnet(f *testing.F) {
-	for _, name := range []string{"linux-6.18", "linux-5.14-cpu1-offline", "linux-4.18", "linux-2.6.23", "future-16-columns", "duplicate-cpu"} {
+	for _, name := range []string{"linux-6.18", "linux-5.14-cpu1-offline", "linux-4.18", "linux-2.6.23", "future-16-columns", "duplicate-cpu", "over-32-bits", "not-hex"} {
 		b, err := os.ReadFile(filepath.Join("testdata/softnet", name))
 		if err != nil {
 			f.Fatal(err)
@@ -149,18 +159,42 @@ func FuzzSoftnet(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("0 0 0 0 0 0 0 0 0\n\n0 0 0 0 0 0 0 0 0 0 0 0 0\n"))
+	f.Add([]byte("1\t2 3 4 5 6 7 8 9\r\n000000000a FFFFFFFF 0 0 0 0 0 0 0 0 0 0 7"))
 	root := f.TempDir()
+	fs, err := procfs.NewFS(root)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		stats, err := newSoftnetCollector(softnetFixture(t, root, in)).read()
+		rows, err := parseSoftnet(in, nil)
+		if procfsComparable(in) {
+			softnetFixture(t, root, in)
+			want, wantErr := fs.NetSoftnetStat()
+			if (err == nil) != (wantErr == nil) {
+				t.Fatalf("error %v, procfs says %v", err, wantErr)
+			}
+			if err == nil {
+				if len(rows) != len(want) {
+					t.Fatalf("%d rows, procfs %d", len(rows), len(want))
+				}
+				for i, w := range want {
+					r := rows[i]
+					if r.cpu != w.Index || r.width != w.Width || r.processed != w.Processed || r.dropped != w.Dropped ||
+						r.squeezed != w.TimeSqueezed || r.rps != w.ReceivedRps || r.flowLimit != w.FlowLimitCount || r.backlog != w.SoftnetBacklogLen {
+						t.Fatalf("row %d: %+v, procfs %+v", i, r, w)
+					}
+				}
+			}
+		}
 		if err != nil {
 			return
 		}
-		ch := make(chan prometheus.Metric, 6*len(stats)+1)
-		if err := emitSoftnet("fuzz", stats, ch); err != nil {
+		ch := make(chan prometheus.Metric, 6*len(rows)+1)
+		if err := emitSoftnet("fuzz", rows, ch); err != nil {
 			return
 		}
-		if n := len(ch); n < 3*len(stats) || n > 6*len(stats) {
-			t.Fatalf("%d samples for %d CPUs", n, len(stats))
+		if n := len(ch); n < 3*len(rows) || n > 6*len(rows) {
+			t.Fatalf("%d samples for %d CPUs", n, len(rows))
 		}
 		close(ch)
 		for m := range ch {
@@ -171,8 +205,27 @@ func FuzzSoftnet(f *testing.F) {
 	})
 }
 
-// BenchmarkSoftnetParse measures reading, parsing and emitting a 64-CPU
-// file in this kernel's layout from a temporary directory; the e2e file
+// procfsComparable reports whether procfs reads in as parseSoftnet does:
+// strings.Fields also splits on Unicode spaces, and bufio.Scanner stops
+// (silently, in procfs) at a line over 64 KiB.
+func procfsComparable(in []byte) bool {
+	line := 0
+	for _, c := range in {
+		if c >= 0x80 {
+			return false
+		}
+		if line++; c == '\n' {
+			line = 0
+		} else if line >= bufio.MaxScanTokenSize {
+			return false
+		}
+	}
+	return true
+}
+
+// BenchmarkSoftnetParse measures reading (through the held descriptor),
+// parsing and emitting a 64-CPU file in this kernel's layout from a
+// temporary directory; the e2e file
 // measures the collector on the live /proc.
 func BenchmarkSoftnetParse(b *testing.B) {
 	var content []byte
@@ -180,11 +233,11 @@ func BenchmarkSoftnetParse(b *testing.B) {
 		content = fmt.Appendf(content, "%08x %08x %08x 00000000 00000000 00000000 00000000 00000000 00000000 %08x %08x %08x %08x %08x 00000000\n",
 			1000+i, i, 2*i, 3*i, i/2, i%3, i, i%3)
 	}
-	root := softnetFixture(b, b.TempDir(), content)
+	c := newSoftnetCollector(softnetFixture(b, b.TempDir(), content))
 	ch := make(chan prometheus.Metric, 64*6)
 	b.ReportAllocs()
 	for b.Loop() {
-		stats, err := newSoftnetCollector(root).read()
+		stats, err := c.read()
 		if err != nil {
 			b.Fatal(err)
 		}
