@@ -81,7 +81,7 @@ func NewConntrackCollectorForTest(procRoot, sysRoot string, netlinkErr error) Co
 	c := newConntrackCollector(slog.New(slog.DiscardHandler))
 	c.procRoot, c.sysRoot = procRoot, sysRoot
 	if netlinkErr != nil {
-		c.netlink = func() ([]byte, []byte, error) { return nil, nil, netlinkErr }
+		c.netlink = func(bool) ([]byte, []byte, error) { return nil, nil, netlinkErr }
 	}
 	return c
 }
@@ -89,7 +89,7 @@ func NewConntrackCollectorForTest(procRoot, sysRoot string, netlinkErr error) Co
 // ReadConntrackNetlink reads and decodes the ctnetlink statistics of the
 // calling thread's namespace and returns the error, if any.
 func ReadConntrackNetlink() error {
-	_, err := newConntrackCollector(slog.New(slog.DiscardHandler)).readNetlink()
+	_, err := newConntrackCollector(slog.New(slog.DiscardHandler)).readNetlink(false)
 	return err
 }
 

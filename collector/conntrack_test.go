@@ -447,16 +447,16 @@ func diffSamples(t *testing.T, got, want map[string]float64) {
 	}
 }
 
-func fixtureNetlink(t *testing.T) func() ([]byte, []byte, error) {
+func fixtureNetlink(t *testing.T) func(bool) ([]byte, []byte, error) {
 	global, perCPU := ctFixture(t, "netlink_stats_global.bin"), ctFixture(t, "netlink_stats_cpu.bin")
-	return func() ([]byte, []byte, error) { return global, perCPU, nil }
+	return func(bool) ([]byte, []byte, error) { return global, perCPU, nil }
 }
 
-func failingNetlink(err error) func() ([]byte, []byte, error) {
-	return func() ([]byte, []byte, error) { return nil, nil, err }
+func failingNetlink(err error) func(bool) ([]byte, []byte, error) {
+	return func(bool) ([]byte, []byte, error) { return nil, nil, err }
 }
 
-func testConntrackCollector(procRoot, sysRoot string, nl func() ([]byte, []byte, error)) *conntrackCollector {
+func testConntrackCollector(procRoot, sysRoot string, nl func(bool) ([]byte, []byte, error)) *conntrackCollector {
 	c := newConntrackCollector(slog.New(slog.DiscardHandler))
 	c.procRoot, c.sysRoot, c.netlink = procRoot, sysRoot, nl
 	return c
@@ -558,7 +558,7 @@ func TestConntrackCollectorModuleNotLoaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked := false
-	c := testConntrackCollector(procRoot, sysRoot, func() ([]byte, []byte, error) {
+	c := testConntrackCollector(procRoot, sysRoot, func(bool) ([]byte, []byte, error) {
 		asked = true
 		return nil, nil, errors.New("must not be asked")
 	})
@@ -587,7 +587,7 @@ func TestConntrackCollectorFallbackOnMalformedNetlink(t *testing.T) {
 	procRoot, sysRoot := ctFakeFS(t)
 	perCPU := ctFixture(t, "netlink_stats_cpu.bin")
 	global := ctFixture(t, "netlink_stats_global.bin")
-	c := testConntrackCollector(procRoot, sysRoot, func() ([]byte, []byte, error) {
+	c := testConntrackCollector(procRoot, sysRoot, func(bool) ([]byte, []byte, error) {
 		return global, perCPU[:len(perCPU)-7], nil
 	})
 	got, err := ctCollect(t, c)
@@ -695,4 +695,43 @@ func benchConntrack(b *testing.B, c *conntrackCollector) {
 	b.StopTimer()
 	close(ch)
 	b.ReportMetric(float64(<-done)/float64(b.N), "series/op")
+}
+
+// TestCtnetlinkSocketKeptAndRenewed asks this machine's kernel: the socket
+// of the exporter's own namespace survives between reads, and one that
+// fails is replaced rather than used again.
+func TestCtnetlinkSocketKeptAndRenewed(t *testing.T) {
+	s := ctnetlinkSocket{fd: -1}
+	t.Cleanup(func() {
+		if s.fd >= 0 {
+			unix.Close(s.fd)
+		}
+	})
+	if _, _, err := s.read(); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	fd := s.fd
+	if _, _, err := s.read(); err != nil {
+		t.Fatalf("second read: %v", err)
+	}
+	if fd < 0 || s.fd != fd {
+		t.Fatalf("socket %d after the first read, %d after the second: not kept", fd, s.fd)
+	}
+	unix.Close(fd) // the socket breaks behind the reader's back
+	if _, _, err := s.read(); err == nil {
+		t.Fatal("read on a closed socket succeeded")
+	}
+	if s.fd != -1 {
+		t.Fatalf("failed socket %d kept", s.fd)
+	}
+	global, perCPU, err := s.read()
+	if err != nil {
+		t.Fatalf("read after the failure: %v", err)
+	}
+	if _, err := decodeCTStatsGlobal(global); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeCTStatsCPU(perCPU); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -85,7 +85,7 @@ func (c *conntrackUnrepliedCollector) Update(t netns.Target, ch chan<- prometheu
 	if err := c.ct.moduleLoaded(); err != nil {
 		return err
 	}
-	s, err := c.ct.readNetlink()
+	s, err := c.ct.readNetlink(t.Self())
 	if err != nil {
 		return fmt.Errorf("conntrack: %w", err)
 	}
