@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -51,11 +50,6 @@ const ctnetlinkTimeout = 2 * time.Second
 // Linux supports.
 const ctnetlinkMaxReads = 1024
 
-// ctnetlinkBufs holds receive buffers. The kernel fills a dump datagram up
-// to the reader's largest buffer, capped just below 32 KiB; a larger
-// datagram is detected (MSG_TRUNC) and reported, not cut.
-var ctnetlinkBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
 // ctnetlinkRead opens a netfilter netlink socket in the calling thread's
 // network namespace and returns the raw replies to IPCTNL_MSG_CT_GET_STATS
 // and IPCTNL_MSG_CT_GET_STATS_CPU.
@@ -97,19 +91,10 @@ func (s *ctnetlinkSocket) read() (global, perCPU []byte, err error) {
 }
 
 func ctnetlinkOpen() (int, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	// EPROTONOSUPPORT from socket: nfnetlink is not in this kernel.
+	fd, err := nlOpen(unix.NETLINK_NETFILTER, ctnetlinkTimeout)
 	if err != nil {
-		// EPROTONOSUPPORT: nfnetlink is not in this kernel.
-		return -1, fmt.Errorf("netfilter netlink: %w", os.NewSyscallError("socket", err))
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("netfilter netlink: %w", os.NewSyscallError("bind", err))
-	}
-	tv := unix.NsecToTimeval(ctnetlinkTimeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("netfilter netlink: %w", os.NewSyscallError("setsockopt", err))
+		return -1, fmt.Errorf("netfilter netlink: %w", err)
 	}
 	return fd, nil
 }
@@ -126,99 +111,18 @@ func ctnetlinkStats(fd int) (global, perCPU []byte, err error) {
 	return global, perCPU, nil
 }
 
-// ctnetlinkQuery sends one ctnetlink request and reads datagrams until one
-// holds NLMSG_DONE or NLMSG_ERROR (an ACK or the kernel's refusal). It
-// returns the datagrams concatenated; it does not interpret them.
+// ctnetlinkQuery sends one ctnetlink request (an nfgenmsg and no
+// attributes) and returns the reply datagrams concatenated, uninterpreted.
 func ctnetlinkQuery(fd int, msgType uint8, flags uint16, seq uint32) ([]byte, error) {
-	req := make([]byte, unix.NLMSG_HDRLEN+nfgenmsgLen)
-	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:], unix.NFNL_SUBSYS_CTNETLINK<<8|uint16(msgType))
-	binary.NativeEndian.PutUint16(req[6:], flags)
-	binary.NativeEndian.PutUint32(req[8:], seq)
-	req[unix.NLMSG_HDRLEN] = unix.AF_UNSPEC
-	req[unix.NLMSG_HDRLEN+1] = unix.NFNETLINK_V0
-	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("ctnetlink: %w", os.NewSyscallError("sendto", err))
-	}
-
-	deadline := time.Now().Add(ctnetlinkTimeout)
-	bp := ctnetlinkBufs.Get().(*[]byte)
-	defer ctnetlinkBufs.Put(bp)
-	buf := *bp
-	var reply []byte
-	for reads := 0; reads < ctnetlinkMaxReads; {
-		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_TRUNC)
-		if err != nil {
-			// A socket with SO_RCVTIMEO returns EINTR when the Go runtime's
-			// preemption signal arrives, whatever SA_RESTART says.
-			if errors.Is(err, unix.EINTR) && time.Now().Before(deadline) {
-				continue
-			}
-			if errors.Is(err, unix.EAGAIN) {
-				return nil, fmt.Errorf("ctnetlink: no complete reply within %v", ctnetlinkTimeout)
-			}
-			return nil, fmt.Errorf("ctnetlink: %w", os.NewSyscallError("recvfrom", err))
-		}
-		reads++
-		if n > len(buf) {
-			return nil, fmt.Errorf("ctnetlink: reply datagram of %d bytes exceeds the %d-byte buffer", n, len(buf))
-		}
-		reply = append(reply, buf[:n]...)
-		end, err := nlReplyEnds(buf[:n])
-		if err != nil {
-			return nil, fmt.Errorf("ctnetlink: %w", err)
-		}
-		if end {
-			return reply, nil
-		}
-	}
-	return nil, fmt.Errorf("ctnetlink: reply not complete after %d datagrams", ctnetlinkMaxReads)
-}
-
-// nlMsg is one netlink message: header fields and payload.
-type nlMsg struct {
-	typ, flags uint16
-	seq        uint32
-	data       []byte
-}
-
-// splitNetlink splits netlink bytes (one or more datagrams, concatenated)
-// into messages. Headers are in host byte order.
-func splitNetlink(b []byte) ([]nlMsg, error) {
-	var out []nlMsg
-	for off := 0; off < len(b); {
-		rest := b[off:]
-		if len(rest) < unix.NLMSG_HDRLEN {
-			return nil, fmt.Errorf("netlink: %d trailing bytes at offset %d, shorter than a message header", len(rest), off)
-		}
-		l := int(binary.NativeEndian.Uint32(rest[0:]))
-		if l < unix.NLMSG_HDRLEN || l > len(rest) {
-			return nil, fmt.Errorf("netlink: message at offset %d has length %d, %d bytes remain", off, l, len(rest))
-		}
-		out = append(out, nlMsg{
-			typ:   binary.NativeEndian.Uint16(rest[4:]),
-			flags: binary.NativeEndian.Uint16(rest[6:]),
-			seq:   binary.NativeEndian.Uint32(rest[8:]),
-			data:  rest[unix.NLMSG_HDRLEN:l],
-		})
-		// Messages start on 4-byte boundaries; the last one may end unpadded.
-		off += min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(rest))
-	}
-	return out, nil
-}
-
-// nlReplyEnds reports whether a datagram holds the end of a reply.
-func nlReplyEnds(datagram []byte) (bool, error) {
-	msgs, err := splitNetlink(datagram)
+	body := []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0} // struct nfgenmsg
+	req := nlRequest(unix.NFNL_SUBSYS_CTNETLINK<<8|uint16(msgType), flags, seq, body)
+	bp := nlBufs.Get().(*[]byte)
+	defer nlBufs.Put(bp)
+	reply, err := nlQuery(fd, req, *bp, ctnetlinkTimeout, ctnetlinkMaxReads)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("ctnetlink: %w", err)
 	}
-	for _, m := range msgs {
-		if m.typ == unix.NLMSG_DONE || m.typ == unix.NLMSG_ERROR {
-			return true, nil
-		}
-	}
-	return false, nil
+	return reply, nil
 }
 
 // ctReplyBodies returns the nfgenmsg+attribute payloads of the messages of

@@ -341,8 +341,8 @@ func ctUnrepliedDump(limit int, visit func(body []byte) error) (truncated bool, 
 	if err := unix.Sendto(fd, ctUnrepliedRequest(3), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return false, fmt.Errorf("ctnetlink: %w", os.NewSyscallError("sendto", err))
 	}
-	bp := ctnetlinkBufs.Get().(*[]byte)
-	defer ctnetlinkBufs.Put(bp)
+	bp := nlBufs.Get().(*[]byte)
+	defer nlBufs.Put(bp)
 	buf := *bp
 	deadline := time.Now().Add(ctnetlinkTimeout)
 	read := 0

@@ -1,7 +1,11 @@
 package collector
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"syscall"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -11,12 +15,19 @@ import (
 // statistics out of a link dump; the ethtool collector needs names only.
 const linkDumpSkipStats = 1 << 3
 
+// rtnetlink dumps are bounded in time and datagrams; a 32 KiB datagram
+// holds a dozen interfaces or more.
+const (
+	rtnetlinkTimeout  = 5 * time.Second
+	rtnetlinkMaxReads = 1 << 16
+)
+
 // dumpLinkMessages asks rtnetlink for every interface of the calling
 // thread's network namespace and returns the RTM_NEWLINK message bodies.
 // The socket is opened on the calling thread, which the exporter has moved
 // into the target namespace.
 func dumpLinkMessages(skipStats bool) ([][]byte, error) {
-	req := make([]byte, unix.SizeofIfInfomsg) // family AF_UNSPEC: every interface
+	body := make([]byte, unix.SizeofIfInfomsg) // family AF_UNSPEC: every interface
 	if skipStats {
 		ae := netlink.NewAttributeEncoder()
 		ae.Uint32(unix.IFLA_EXT_MASK, linkDumpSkipStats)
@@ -24,31 +35,39 @@ func dumpLinkMessages(skipStats bool) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		req = append(req, attrs...)
+		body = append(body, attrs...)
 	}
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	fd, err := nlOpen(unix.NETLINK_ROUTE, rtnetlinkTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
-	defer c.Close()
+	defer func() { unix.Close(fd) }() // fd is replaced on a retry
+	bp := nlBufs.Get().(*[]byte)
+	defer nlBufs.Put(bp)
+	buf := *bp
 	// An interface added or removed during the dump makes the kernel flag
 	// it inconsistent (it may miss or repeat one); containers starting and
-	// stopping make that common enough to retry.
-	for attempt := 1; ; attempt++ {
-		msgs, err := c.Execute(netlink.Message{
-			Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request | netlink.Dump},
-			Data:   req,
-		})
+	// stopping make that common enough to retry. A link message too big
+	// for the buffer (hundreds of SR-IOV VFs) is retried with a bigger one.
+	for attempt := uint32(1); ; attempt++ {
+		req := nlRequest(unix.RTM_GETLINK, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, attempt, body)
+		reply, err := nlQuery(fd, req, buf, rtnetlinkTimeout, rtnetlinkMaxReads)
+		var trunc *nlTruncatedError
+		if errors.As(err, &trunc) && attempt < 3 {
+			// The rest of the dump is still queued: a new socket drops it.
+			unix.Close(fd)
+			if fd, err = nlOpen(unix.NETLINK_ROUTE, rtnetlinkTimeout); err != nil {
+				return nil, fmt.Errorf("rtnetlink: %w", err)
+			}
+			buf = make([]byte, 2*trunc.Size)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rtnetlink link dump: %w", err)
 		}
-		out := make([][]byte, 0, len(msgs))
-		interrupted := false
-		for _, m := range msgs {
-			interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
-			if m.Header.Type == unix.RTM_NEWLINK {
-				out = append(out, m.Data)
-			}
+		out, interrupted, err := linkDumpBodies(reply)
+		if err != nil {
+			return nil, fmt.Errorf("rtnetlink link dump: %w", err)
 		}
 		if !interrupted {
 			return out, nil
@@ -57,6 +76,31 @@ func dumpLinkMessages(skipStats bool) ([][]byte, error) {
 			return nil, fmt.Errorf("rtnetlink link dump: interrupted by interface changes %d times in a row", attempt)
 		}
 	}
+}
+
+// linkDumpBodies returns the RTM_NEWLINK bodies of a complete dump reply
+// and whether the kernel flagged the dump inconsistent. A kernel error in
+// the reply is returned as its errno.
+func linkDumpBodies(reply []byte) (bodies [][]byte, interrupted bool, err error) {
+	msgs, err := splitNetlink(reply)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, m := range msgs {
+		interrupted = interrupted || m.flags&unix.NLM_F_DUMP_INTR != 0
+		switch m.typ {
+		case unix.RTM_NEWLINK:
+			bodies = append(bodies, m.data)
+		case unix.NLMSG_ERROR, unix.NLMSG_DONE:
+			// Both carry an int: 0, or a negative errno.
+			if len(m.data) >= 4 {
+				if e := int32(binary.NativeEndian.Uint32(m.data)); e < 0 {
+					return nil, false, syscall.Errno(-e)
+				}
+			}
+		}
+	}
+	return bodies, interrupted, nil
 }
 
 // readLinks dumps and parses every interface of the calling thread's

@@ -1,8 +1,10 @@
 package collector
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -381,4 +383,73 @@ func FuzzParseLinkMessage(f *testing.F) {
 			t.Fatalf("parsed without a name: %+v", l)
 		}
 	})
+}
+
+func TestLinkDumpBodies(t *testing.T) {
+	msg := func(typ, flags uint16, data []byte) []byte {
+		m := nlRequest(typ, flags, 1, data)
+		for len(m)%4 != 0 {
+			m = append(m, 0)
+		}
+		return m
+	}
+	errno := func(e syscall.Errno) []byte {
+		return binary.NativeEndian.AppendUint32(nil, uint32(-int32(e)))
+	}
+	link := []byte{1, 2, 3, 4, 5}
+	for _, tc := range []struct {
+		name        string
+		reply       []byte
+		bodies      int
+		interrupted bool
+		err         error // an errno the kernel sent
+		malformed   bool
+	}{
+		{"two links and done", append(append(msg(unix.RTM_NEWLINK, unix.NLM_F_MULTI, link), msg(unix.RTM_NEWLINK, unix.NLM_F_MULTI, link)...), msg(unix.NLMSG_DONE, unix.NLM_F_MULTI, errno(0))...), 2, false, nil, false},
+		{"interrupted", append(msg(unix.RTM_NEWLINK, unix.NLM_F_MULTI|unix.NLM_F_DUMP_INTR, link), msg(unix.NLMSG_DONE, unix.NLM_F_MULTI, errno(0))...), 1, true, nil, false},
+		{"refused", msg(unix.NLMSG_ERROR, 0, append(errno(unix.EPERM), make([]byte, 16)...)), 0, false, unix.EPERM, false},
+		{"dump ended by an error", append(msg(unix.RTM_NEWLINK, unix.NLM_F_MULTI, link), msg(unix.NLMSG_DONE, unix.NLM_F_MULTI, errno(unix.EMSGSIZE))...), 0, false, unix.EMSGSIZE, false},
+		{"cut header", msg(unix.RTM_NEWLINK, 0, link)[:10], 0, false, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bodies, interrupted, err := linkDumpBodies(tc.reply)
+			if tc.malformed {
+				if err == nil {
+					t.Fatal("no error for a malformed reply")
+				}
+				return
+			}
+			if !errors.Is(err, tc.err) || (err != nil) != (tc.err != nil) {
+				t.Fatalf("error %v, want %v", err, tc.err)
+			}
+			if len(bodies) != tc.bodies || interrupted != tc.interrupted {
+				t.Fatalf("%d bodies, interrupted %v; want %d, %v", len(bodies), interrupted, tc.bodies, tc.interrupted)
+			}
+			for _, b := range bodies {
+				if !bytes.Equal(b, link) {
+					t.Fatalf("body %v, want %v", b, link)
+				}
+			}
+		})
+	}
+}
+
+// TestNetlinkQueryTruncated asks this machine's kernel for a link dump
+// into a buffer too small for one message: the reader must say how big the
+// datagram was rather than return part of it.
+func TestNetlinkQueryTruncated(t *testing.T) {
+	fd, err := nlOpen(unix.NETLINK_ROUTE, rtnetlinkTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	req := nlRequest(unix.RTM_GETLINK, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, 1, make([]byte, unix.SizeofIfInfomsg))
+	_, err = nlQuery(fd, req, make([]byte, 64), rtnetlinkTimeout, 10)
+	var trunc *nlTruncatedError
+	if !errors.As(err, &trunc) {
+		t.Fatalf("error %v, want a truncation", err)
+	}
+	if trunc.Size <= 64 || trunc.Buffer != 64 {
+		t.Fatalf("%+v", trunc)
+	}
 }
