@@ -509,3 +509,71 @@ func TestLiveSampling(t *testing.T) {
 	}
 	t.Logf("%d of %d connections sampled; %d of %d TCP packets captured were theirs", sampled, conns, s.Tracker.Sampled, s.Tracker.TCP)
 }
+
+// A router whose route to the server has a smaller MTU than the client's
+// link (the path MTU problem of causes.md item 9, the way it looks when
+// ICMP gets through): the client's full-size segments carry DF, the router
+// answers them with fragmentation-needed, and the client's sampler counts
+// those for the server, as many as tshark finds in the client's capture,
+// with the router's next-hop MTU. Client 10.213.8.1, router 10.213.8.2 /
+// 10.213.18.2, server 10.213.18.1.
+func TestLiveFragNeeded(t *testing.T) {
+	requireTshark(t)
+	client, router, server := nstest.New(t), nstest.New(t), nstest.New(t)
+	nstest.Veth(t, client, "nc8c", "10.213.8.1/24", router, "nc8rc", "10.213.8.2/24")
+	nstest.Veth(t, router, "nc8rs", "10.213.18.2/24", server, "nc8s", "10.213.18.1/24")
+	offloadsOff(t, client, "nc8c")
+	offloadsOff(t, server, "nc8s")
+	router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	client.Run("ip", "route", "add", "10.213.18.0/24", "via", "10.213.8.2")
+	server.Run("ip", "route", "add", "10.213.8.0/24", "via", "10.213.18.2")
+	// A forwarded packet honours the route's MTU: both links stay at
+	// 1500, so only the router knows the path is narrower.
+	router.Run("ip", "route", "replace", "10.213.18.0/24", "dev", "nc8rs", "mtu", "1000")
+	const serverAddr = "10.213.18.1:8080"
+	server.EchoServer(serverAddr)
+	cl := startLive(t, client, liveConfig())
+	file, stop := tcpdump(t, client, "nc8c")
+
+	c, err := client.Dial("tcp", serverAddr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := make([]byte, 8000)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, msg); err != nil {
+		t.Fatalf("echo through the narrower path: %v", err)
+	}
+	ps := waitPeer(t, cl, "10.213.18.1", 3*time.Second, "fragmentation-needed", func(ps sampler.PeerSnapshot) bool {
+		return ps.Stats.ICMP[sampler.ICMPFragNeeded] >= 1
+	})
+	stop()
+
+	out, err := exec.Command("tshark", "-n", "-r", file, "-Y", "icmp.type == 3 && icmp.code == 4", "-T", "fields", "-e", "icmp.mtu").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	mtus := strings.Fields(string(out))
+	t.Logf("%d fragmentation-needed from the router; tshark reads MTUs %v", ps.Stats.ICMP[sampler.ICMPFragNeeded], mtus)
+	if got := ps.Stats.ICMP[sampler.ICMPFragNeeded]; got != uint64(len(mtus)) {
+		t.Errorf("sampler counted %d fragmentation-needed for the server, tshark finds %d in the capture", got, len(mtus))
+	}
+	for _, m := range mtus {
+		if m != "1000" {
+			t.Errorf("tshark reads next-hop MTU %s, the router's route says 1000", m)
+		}
+	}
+	a := analyzeFile(t, file)
+	if len(a.ICMP) != len(mtus) {
+		t.Fatalf("offline analysis found %d ICMP errors, tshark %d fragmentation-needed", len(a.ICMP), len(mtus))
+	}
+	for _, r := range a.ICMP {
+		if r.Kind != sampler.ICMPFragNeeded || r.MTU != 1000 || r.From.String() != "10.213.8.2" {
+			t.Errorf("offline record %+v: want fragmentation-needed from the router 10.213.8.2 with MTU 1000", r)
+		}
+	}
+}
