@@ -33,7 +33,7 @@ build:
 run: build
 	$(BIN)/netcause_exporter $(ARGS)
 
-test: test-deps fmt-check vet lint-alerts unit fuzz test-deploy
+test: test-deps fmt-check vet lint-alerts unit fuzz test-deploy test-scenarios
 
 test-deps:
 	test/setup.sh
@@ -143,9 +143,9 @@ test-dashboards:
 # The fault-scenario suite (test/scenarios): every documented cause
 # reproduced in namespaces, judged by a real Prometheus and Alertmanager;
 # about 10 minutes as root on 2 cores, and it rewrites docs/scenarios.md
-# (commit it when it changes: it is the report users read). Not yet part of
-# `make test`: it joins once three runs in a row are green. Behind the
-# build tag "scenarios" so `go test ./...` runs only its unit tests.
+# (commit it when it changes: it is the report users read). Last in
+# `make test`, after the quicker checks. Behind the build tag "scenarios"
+# so `go test ./...` runs only its unit tests.
 .PHONY: test-scenarios
 test-scenarios: test-deps
 	$(GO) vet -tags scenarios ./test/scenarios/
