@@ -324,20 +324,13 @@ func ctUnrepliedRequest(seq uint32) []byte {
 // limit entries were read (then it reports truncated). The datagrams are
 // read one at a time, never held together.
 func ctUnrepliedDump(limit int, visit func(body []byte) error) (truncated bool, err error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := ctnetlinkOpen()
 	if err != nil {
-		return false, fmt.Errorf("netfilter netlink: %w", os.NewSyscallError("socket", err))
+		return false, err
 	}
 	// Closing the socket mid-dump is how a dump is abandoned: the kernel
 	// frees its state with the socket.
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return false, fmt.Errorf("netfilter netlink: %w", os.NewSyscallError("bind", err))
-	}
-	tv := unix.NsecToTimeval(ctnetlinkTimeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return false, fmt.Errorf("netfilter netlink: %w", os.NewSyscallError("setsockopt", err))
-	}
 	if err := unix.Sendto(fd, ctUnrepliedRequest(3), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return false, fmt.Errorf("ctnetlink: %w", os.NewSyscallError("sendto", err))
 	}

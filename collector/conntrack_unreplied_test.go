@@ -24,14 +24,11 @@ const (
 // captureUnrepliedFixture writes every entry of the calling namespace's
 // table as ctnetlink sends it, and conntrack-tools' listing of the table.
 func captureUnrepliedFixture(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := ctnetlinkOpen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		t.Fatal(err)
-	}
 	dump, err := ctnetlinkQuery(fd, ctMsgGet, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, 1)
 	if err != nil {
 		t.Fatal(err)

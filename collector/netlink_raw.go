@@ -111,37 +111,49 @@ type nlMsg struct {
 // into messages. Headers are in host byte order.
 func splitNetlink(b []byte) ([]nlMsg, error) {
 	var out []nlMsg
-	for off := 0; off < len(b); {
-		rest := b[off:]
-		if len(rest) < unix.NLMSG_HDRLEN {
-			return nil, fmt.Errorf("netlink: %d trailing bytes at offset %d, shorter than a message header", len(rest), off)
-		}
-		l := int(binary.NativeEndian.Uint32(rest[0:]))
-		if l < unix.NLMSG_HDRLEN || l > len(rest) {
-			return nil, fmt.Errorf("netlink: message at offset %d has length %d, %d bytes remain", off, l, len(rest))
-		}
-		out = append(out, nlMsg{
-			typ:   binary.NativeEndian.Uint16(rest[4:]),
-			flags: binary.NativeEndian.Uint16(rest[6:]),
-			seq:   binary.NativeEndian.Uint32(rest[8:]),
-			data:  rest[unix.NLMSG_HDRLEN:l],
-		})
-		// Messages start on 4-byte boundaries; the last one may end unpadded.
-		off += min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(rest))
+	err := walkNetlink(b, func(m nlMsg) bool {
+		out = append(out, m)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
+// walkNetlink hands the messages of b to fn in order until fn returns
+// false, without collecting them.
+func walkNetlink(b []byte, fn func(nlMsg) bool) error {
+	for off := 0; off < len(b); {
+		rest := b[off:]
+		if len(rest) < unix.NLMSG_HDRLEN {
+			return fmt.Errorf("netlink: %d trailing bytes at offset %d, shorter than a message header", len(rest), off)
+		}
+		l := int(binary.NativeEndian.Uint32(rest[0:]))
+		if l < unix.NLMSG_HDRLEN || l > len(rest) {
+			return fmt.Errorf("netlink: message at offset %d has length %d, %d bytes remain", off, l, len(rest))
+		}
+		m := nlMsg{
+			typ:   binary.NativeEndian.Uint16(rest[4:]),
+			flags: binary.NativeEndian.Uint16(rest[6:]),
+			seq:   binary.NativeEndian.Uint32(rest[8:]),
+			data:  rest[unix.NLMSG_HDRLEN:l],
+		}
+		if !fn(m) {
+			return nil
+		}
+		// Messages start on 4-byte boundaries; the last one may end unpadded.
+		off += min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(rest))
+	}
+	return nil
+}
+
 // nlReplyEnds reports whether a datagram holds the end of a reply.
 func nlReplyEnds(datagram []byte) (bool, error) {
-	msgs, err := splitNetlink(datagram)
-	if err != nil {
-		return false, err
-	}
-	for _, m := range msgs {
-		if m.typ == unix.NLMSG_DONE || m.typ == unix.NLMSG_ERROR {
-			return true, nil
-		}
-	}
-	return false, nil
+	end := false
+	err := walkNetlink(datagram, func(m nlMsg) bool {
+		end = m.typ == unix.NLMSG_DONE || m.typ == unix.NLMSG_ERROR
+		return !end
+	})
+	return end, err
 }
