@@ -395,11 +395,12 @@ func ctDumpDatagram(d []byte, room int, visit func(body []byte) error) (ctDatagr
 			return r, nil
 		case unix.NLMSG_ERROR:
 			r.done = true
-			if len(m.data) < 4 {
-				return r, fmt.Errorf("netlink: error message of %d bytes", len(m.data))
+			errno, err := nlErrno(m.data)
+			if err != nil {
+				return r, err
 			}
-			if errno := -int32(binary.NativeEndian.Uint32(m.data)); errno > 0 {
-				return r, fmt.Errorf("ctnetlink refused the conntrack dump: %w", unix.Errno(errno))
+			if errno != 0 {
+				return r, fmt.Errorf("ctnetlink refused the conntrack dump: %w", errno)
 			}
 			return r, nil
 		case unix.NFNL_SUBSYS_CTNETLINK<<8 | ctMsgNew:

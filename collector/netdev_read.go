@@ -1,10 +1,8 @@
 package collector
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -92,11 +90,10 @@ func linkDumpBodies(reply []byte) (bodies [][]byte, interrupted bool, err error)
 		case unix.RTM_NEWLINK:
 			bodies = append(bodies, m.data)
 		case unix.NLMSG_ERROR, unix.NLMSG_DONE:
-			// Both carry an int: 0, or a negative errno.
-			if len(m.data) >= 4 {
-				if e := int32(binary.NativeEndian.Uint32(m.data)); e < 0 {
-					return nil, false, syscall.Errno(-e)
-				}
+			if errno, err := nlErrno(m.data); err != nil {
+				return nil, false, err
+			} else if errno != 0 {
+				return nil, false, errno
 			}
 		}
 	}

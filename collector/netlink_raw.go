@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -146,6 +147,18 @@ func walkNetlink(b []byte, fn func(nlMsg) bool) error {
 		off += min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(rest))
 	}
 	return nil
+}
+
+// nlErrno reads the int an NLMSG_ERROR, or a dump's NLMSG_DONE, carries:
+// 0 for an ACK or a clean end, else the kernel's errno.
+func nlErrno(data []byte) (syscall.Errno, error) {
+	if len(data) < 4 {
+		return 0, fmt.Errorf("netlink: error message of %d bytes", len(data))
+	}
+	if code := int32(binary.NativeEndian.Uint32(data)); code < 0 {
+		return syscall.Errno(-code), nil
+	}
+	return 0, nil
 }
 
 // nlReplyEnds reports whether a datagram holds the end of a reply.
