@@ -74,3 +74,33 @@ func FuzzDecode(f *testing.F) {
 		tr.Flush()
 	})
 }
+
+// FuzzDecodeIP4 holds the IPv4 fast path to the parser it stands in for:
+// from the same bytes, the same Packet, or an error from both.
+func FuzzDecodeIP4(f *testing.F) {
+	for _, p := range []pkt{
+		{src: cli, dst: srv, flags: FlagSYN, mss: 1460},
+		{src: cli, dst: srv, flags: FlagACK | FlagPSH, payload: 20},
+		{src: cli, dst: srv, flags: FlagSYN | FlagRST | FlagFIN, seq: 0xffffffff},
+	} {
+		f.Add(p.frame(f)[14:])
+	}
+	frag := pkt{src: cli, dst: srv, flags: FlagACK, payload: 8}.frame(f)[14:]
+	frag[6] = 0x20 // more fragments
+	f.Add(frag)
+	opts := pkt{src: cli, dst: srv, flags: FlagACK}.frame(f)[14:]
+	opts[0] = 0x46 // a header length covering 4 bytes of the TCP header as options
+	f.Add(opts)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, slow := NewDecoder(), NewDecoder()
+		var pf, ps Packet
+		ef := fast.decodeIP4(data, &pf)
+		es := slow.decode(slow.ip4p, data, &ps)
+		if (ef == nil) != (es == nil) {
+			t.Fatalf("fast path error %v, parser error %v", ef, es)
+		}
+		if pf != ps {
+			t.Fatalf("fast path decoded\n%+v\nthe parser\n%+v", pf, ps)
+		}
+	})
+}
