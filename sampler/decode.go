@@ -155,9 +155,9 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, p *Packet) error {
 		if len(data) >= 15 {
 			switch uint16(data[12])<<8 | uint16(data[13]) {
 			case 0x0800:
-				return d.decodeIP4(data[14:], p)
+				return d.decodeIPTCP(data[14:], false, p)
 			case 0x86dd:
-				return d.decode(d.ip6p, data[14:], p)
+				return d.decodeIPTCP(data[14:], true, p)
 			}
 		}
 		fallthrough
@@ -180,41 +180,48 @@ func (d *Decoder) DecodeIP(data []byte, p *Packet) error {
 	}
 	switch data[0] >> 4 {
 	case 4:
-		return d.decodeIP4(data, p)
+		return d.decodeIPTCP(data, false, p)
 	case 6:
-		return d.decode(d.ip6p, data, p)
+		return d.decodeIPTCP(data, true, p)
 	}
 	p.Kind = KindOther
 	return nil
 }
 
-// decodeIP4 is the path nearly every packet takes, TCP in IPv4. It calls
-// the layers the parser would, in its order and with its checks, without
-// the parser's dispatch per layer (a container lookup, a class check and
-// an indirect call), which costs as much as decoding both headers. Any
-// other payload, a fragment included, goes through the parser.
-func (d *Decoder) decodeIP4(data []byte, p *Packet) (err error) {
+// decodeIPTCP is the path nearly every packet takes, TCP right after the
+// IP header. It calls the layers the parser would, in its order and with
+// its checks, without the parser's dispatch per layer (a container lookup,
+// a class check and an indirect call), which costs as much as decoding both
+// headers. Any other payload, fragments and IPv6 extension headers
+// included, goes through the parser.
+func (d *Decoder) decodeIPTCP(data []byte, ipv6 bool, p *Packet) (err error) {
 	// The parser turns a panic in a layer decoder into an error; so does
 	// this path, so that malformed input behaves the same on both.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("decoding IPv4/TCP: %v", r)
+			err = fmt.Errorf("decoding IP/TCP: %v", r)
 		}
 	}()
 	p.Kind = KindOther
-	if err := d.ip4.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
+	var ip gopacket.DecodingLayer = &d.ip4
+	parser := d.ip4p
+	if ipv6 {
+		ip, parser = &d.ip6, d.ip6p
+	}
+	if err := ip.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
 		return err
 	}
-	if len(d.ip4.Payload) == 0 {
+	payload := ip.LayerPayload()
+	if len(payload) == 0 {
 		return nil // the parser stops without an error where the data ends
 	}
-	if d.ip4.NextLayerType() != layers.LayerTypeTCP {
-		return d.decode(d.ip4p, data, p)
+	if ip.NextLayerType() != layers.LayerTypeTCP {
+		return d.decode(parser, data, p)
 	}
-	if err := d.tcp.DecodeFromBytes(d.ip4.Payload, gopacket.NilDecodeFeedback); err != nil {
+	if err := d.tcp.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
 		return err
 	}
-	return d.fillTCP(false, p)
+	return d.fillTCP(ipv6, p)
 }
 
 var errEmpty = errors.New("empty packet")

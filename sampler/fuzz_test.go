@@ -75,13 +75,16 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzDecodeIP4 holds the IPv4 fast path to the parser it stands in for:
-// from the same bytes, the same Packet, or an error from both.
-func FuzzDecodeIP4(f *testing.F) {
+// FuzzDecodeIPTCP holds the IP/TCP fast path to the parser it stands in
+// for: from the same bytes, the same Packet, or an error from both. The
+// first byte's version picks IPv4 or IPv6, as for a raw-IP capture.
+func FuzzDecodeIPTCP(f *testing.F) {
 	for _, p := range []pkt{
 		{src: cli, dst: srv, flags: FlagSYN, mss: 1460},
 		{src: cli, dst: srv, flags: FlagACK | FlagPSH, payload: 20},
 		{src: cli, dst: srv, flags: FlagSYN | FlagRST | FlagFIN, seq: 0xffffffff},
+		{src: "[fd00::1]:5000", dst: "[fd00::2]:80", flags: FlagSYN, mss: 1220},
+		{src: "[fd00::1]:5000", dst: "[fd00::2]:80", flags: FlagACK, payload: 10},
 	} {
 		f.Add(p.frame(f)[14:])
 	}
@@ -91,11 +94,22 @@ func FuzzDecodeIP4(f *testing.F) {
 	opts := pkt{src: cli, dst: srv, flags: FlagACK}.frame(f)[14:]
 	opts[0] = 0x46 // a header length covering 4 bytes of the TCP header as options
 	f.Add(opts)
+	hbh := pkt{src: "[fd00::1]:5000", dst: "[fd00::2]:80", flags: FlagACK, payload: 16}.frame(f)[14:]
+	hbh[6], hbh[40], hbh[41] = 0, 6, 0 // a hop-by-hop header (eaten from the TCP bytes) naming TCP next
+	f.Add(hbh)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 || data[0]>>4 != 4 && data[0]>>4 != 6 {
+			return
+		}
+		ipv6 := data[0]>>4 == 6
 		fast, slow := NewDecoder(), NewDecoder()
+		parser := slow.ip4p
+		if ipv6 {
+			parser = slow.ip6p
+		}
 		var pf, ps Packet
-		ef := fast.decodeIP4(data, &pf)
-		es := slow.decode(slow.ip4p, data, &ps)
+		ef := fast.decodeIPTCP(data, ipv6, &pf)
+		es := slow.decode(parser, data, &ps)
 		if (ef == nil) != (es == nil) {
 			t.Fatalf("fast path error %v, parser error %v", ef, es)
 		}
