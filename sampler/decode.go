@@ -86,13 +86,6 @@ type Decoder struct {
 	decoded    []gopacket.LayerType
 }
 
-// tcpHeader is gopacket's TCP layer, made the last one decoded: what
-// follows the header is payload, which the sampler never looks at, so
-// there is no point looking up a decoder for it by port.
-type tcpHeader struct{ layers.TCP }
-
-func (t *tcpHeader) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
-
 // Link types a capture file may declare that carry raw IP.
 const (
 	linkTypeIPv4 layers.LinkType = 228
@@ -282,19 +275,19 @@ func (d *Decoder) nextIsTCP(ipv6 bool) bool {
 
 func (d *Decoder) fillTCP(ipv6 bool, p *Packet) error {
 	t := &d.tcp
-	hdr := len(t.Contents)
+	hdr := t.hdrLen
 	var seg int
 	if ipv6 {
 		p.Src, p.Dst = AddrFrom16(d.ip6.SrcIP), AddrFrom16(d.ip6.DstIP)
 		// The IPv6 payload length covers extension headers too: subtract
 		// the bytes between the IPv6 header and the TCP header.
-		ext := len(d.ip6.Payload) - (len(t.Contents) + len(t.Payload))
+		ext := len(d.ip6.Payload) - (hdr + len(t.payload))
 		if d.ip6.HopByHop != nil {
 			// gopacket strips the hop-by-hop header from the IPv6 payload.
 			ext += d.ip6.HopByHop.ActualLength
 		}
 		if d.ip6.Length == 0 { // jumbogram: trust what was captured
-			seg = len(t.Payload)
+			seg = len(t.payload)
 		} else {
 			seg = int(d.ip6.Length) - ext - hdr
 		}
@@ -307,19 +300,11 @@ func (d *Decoder) fillTCP(ipv6 bool, p *Packet) error {
 		return fmt.Errorf("TCP header (%d bytes) longer than the IP packet", hdr)
 	}
 	p.Kind = KindTCP
-	p.SrcPort, p.DstPort = uint16(t.SrcPort), uint16(t.DstPort)
-	p.Seq, p.Ack, p.Window = t.Seq, t.Ack, t.Window
-	p.Flags = t.Contents[13]
+	p.SrcPort, p.DstPort = t.srcPort, t.dstPort
+	p.Seq, p.Ack, p.Window = t.seq, t.ack, t.window
+	p.Flags = t.flags
 	p.SegLen = uint32(seg)
-	p.MSS = 0
-	if p.Flags&FlagSYN != 0 {
-		for i := range t.Options {
-			o := &t.Options[i]
-			if o.OptionType == layers.TCPOptionKindMSS && len(o.OptionData) == 2 {
-				p.MSS = binary.BigEndian.Uint16(o.OptionData)
-			}
-		}
-	}
+	p.MSS = t.mss
 	return nil
 }
 

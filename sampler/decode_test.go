@@ -174,10 +174,25 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeAllocatesNothing(t *testing.T) {
-	d := NewDecoder()
-	data := pkt{src: "10.1.0.1:40000", dst: "10.2.0.1:443", flags: FlagACK | FlagPSH, seq: 1, ack: 1, payload: 100}.frame(t)
-	var p Packet
-	if n := testing.AllocsPerRun(1000, func() { _ = d.Decode(data, layers.LinkTypeEthernet, &p) }); n != 0 {
-		t.Errorf("Decode allocates %.1f times per packet", n)
+	// Every MPTCP data segment carries a DSS option, for which gopacket's
+	// own TCP layer allocates.
+	dss := tcpLayer(FlagACK)
+	dss.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMultipathTCP, OptionLength: 8,
+		OptionData: []byte{0x20, 0x01, 0, 0, 0, 1}}}
+	for name, data := range map[string][]byte{
+		"IPv4": pkt{src: "10.1.0.1:40000", dst: "10.2.0.1:443", flags: FlagACK | FlagPSH, seq: 1, ack: 1, payload: 100}.frame(t),
+		"IPv6": pkt{src: "[fd00::1]:40000", dst: "[fd00::2]:443", flags: FlagACK | FlagPSH, seq: 1, ack: 1, payload: 100}.frame(t),
+		"VLAN": pkt{src: "10.1.0.1:40000", dst: "10.2.0.1:443", flags: FlagACK, vlan: true}.frame(t),
+		"MPTCP DSS": serialize(t, ethV4, &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: v4a, DstIP: v4b},
+			dss, gopacket.Payload(make([]byte, 100))),
+	} {
+		d := NewDecoder()
+		var p Packet
+		if err := d.Decode(data, layers.LinkTypeEthernet, &p); err != nil || p.Kind != KindTCP {
+			t.Fatalf("%s: kind %d, error %v", name, p.Kind, err)
+		}
+		if n := testing.AllocsPerRun(1000, func() { _ = d.Decode(data, layers.LinkTypeEthernet, &p) }); n != 0 {
+			t.Errorf("%s: Decode allocates %.1f times per packet", name, n)
+		}
 	}
 }
