@@ -196,19 +196,32 @@ func (d *Decoder) decodeIPTCP(data []byte, ipv6 bool, p *Packet) (err error) {
 		}
 	}()
 	p.Kind = KindOther
-	var ip gopacket.DecodingLayer = &d.ip4
+	// What follows the IP header, read from the header fields rather than
+	// through NextLayerType's table of protocols.
+	var payload []byte
+	var tcp bool
 	parser := d.ip4p
 	if ipv6 {
-		ip, parser = &d.ip6, d.ip6p
+		parser = d.ip6p
+		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
+			return err
+		}
+		next := d.ip6.NextHeader
+		if d.ip6.HopByHop != nil {
+			next = d.ip6.HopByHop.NextHeader
+		}
+		payload, tcp = d.ip6.Payload, next == layers.IPProtocolTCP
+	} else {
+		if err := d.ip4.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
+			return err
+		}
+		fragment := d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0
+		payload, tcp = d.ip4.Payload, d.ip4.Protocol == layers.IPProtocolTCP && !fragment
 	}
-	if err := ip.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
-		return err
-	}
-	payload := ip.LayerPayload()
 	if len(payload) == 0 {
 		return nil // the parser stops without an error where the data ends
 	}
-	if ip.NextLayerType() != layers.LayerTypeTCP {
+	if !tcp {
 		return d.decode(parser, data, p)
 	}
 	if err := d.tcp.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
