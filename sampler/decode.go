@@ -60,9 +60,10 @@ type Packet struct {
 	MTU uint32
 }
 
-// Decoder turns captured bytes into a Packet with gopacket's
-// DecodingLayerParser: the layers are preallocated and decoded in place, so
-// a steady stream of packets allocates nothing.
+// Decoder turns captured bytes into a Packet with gopacket's layers,
+// preallocated and decoded in place, so that a steady stream of packets
+// allocates nothing: TCP right after the IP header directly (decodeIPTCP),
+// everything else through a DecodingLayerParser.
 type Decoder struct {
 	eth   layers.Ethernet
 	dot1q layers.Dot1Q
