@@ -577,3 +577,79 @@ func TestLiveFragNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveSYNCollision reuses a client port while the server still holds
+// the old connection, as after a client that vanished without a RST (a
+// crash, a NAT that forgot the mapping): the server answers the new SYN
+// with a bare (challenge) ACK, the client resets that old connection and
+// its retransmitted SYN then connects. Both samplers count one SYN
+// collision and no unanswered SYN; the server's kernel counts the
+// challenge ACK.
+func TestLiveSYNCollision(t *testing.T) {
+	p := newPair(t, 14)
+	ln := p.server.Listen("tcp", p.serverAddr)
+	go func() {
+		var held []net.Conn // never closed by the server: it holds the 4-tuple
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	cl, sv := startLive(t, p.client, liveConfig()), startLive(t, p.server, liveConfig())
+	file, stop := tcpdump(t, p.client, p.clientIf)
+	const port = 41414
+	dial := func() (net.Conn, error) {
+		var c net.Conn
+		err := p.client.Target().Do(func() (err error) {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(p.clientIP), Port: port}}
+			c, err = d.Dial("tcp", p.serverAddr)
+			return err
+		})
+		return c, err
+	}
+	old, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An abortive close whose RST never leaves: the client forgets the
+	// connection at once (no TIME_WAIT), the server keeps it established.
+	rst := []string{"OUTPUT", "-p", "tcp", "--sport", strconv.Itoa(port), "--tcp-flags", "RST", "RST", "-j", "DROP"}
+	p.client.Run(append([]string{"iptables", "-A"}, rst...)...)
+	if err := old.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	p.client.Run(append([]string{"iptables", "-D"}, rst...)...)
+
+	before := procNetstat(t, p.server, "TcpExt", "TCPChallengeACK")
+	c, err := dial()
+	if err != nil {
+		t.Fatalf("reconnecting from port %d: %v", port, err)
+	}
+	c.Close()
+	if n := procNetstat(t, p.server, "TcpExt", "TCPChallengeACK") - before; n != 1 {
+		t.Fatalf("server kernel TCPChallengeACK +%d, want 1: no collision happened", n)
+	}
+	for _, side := range []struct {
+		l          *sampler.Live
+		peer, what string
+		role       int
+	}{{cl, p.serverIP, "the client", 0}, {sv, p.clientIP, "the server", 1}} {
+		ps := waitPeer(t, side.l, side.peer, 3*time.Second, "a SYN collision at "+side.what, func(ps sampler.PeerSnapshot) bool {
+			return ps.Stats.SYNCollisions[side.role] == 1
+		})
+		if ps.Stats.SynUnanswered[side.role] != 0 || ps.Stats.Refused[side.role] != 0 {
+			t.Errorf("%s: unanswered SYNs %v, refused %v: a collision is neither", side.what, ps.Stats.SynUnanswered, ps.Stats.Refused)
+		}
+	}
+	stop()
+	compareWithTshark(t, file)
+}

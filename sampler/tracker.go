@@ -141,11 +141,13 @@ func (t *Tracker) tcp(p *Packet, outgoing bool) {
 }
 
 // reused reports whether a SYN starts a new connection on a known 4-tuple:
-// a different initial sequence number, or the old one was closed. This is
-// where tshark starts a new tcp.stream.
+// a different initial sequence number, where tshark starts a new
+// tcp.stream. A SYN with the same one is a retransmission, also after a
+// RST: after a SYN collision the client resets the server's old
+// connection and retransmits its SYN.
 func (t *Tracker) reused(c *conn, side uint8, p *Packet) bool {
 	fwd := &c.h[side]
-	return (fwd.isnSet && p.Seq != fwd.isn) || c.completeness&(compFin|compRst) != 0
+	return fwd.isnSet && p.Seq != fwd.isn
 }
 
 // start fills a new connection from its first packet.
