@@ -55,6 +55,7 @@ const (
 	cSynCollision          // the SYN was answered by a bare ACK: the server still held the 4-tuple
 	cServerFin             // the server side sent a FIN
 	cAborted               // an RST ended it past the handshake (not one answering a late SYN-ACK)
+	cClosed                // a FIN or RST since the client's last SYN: closing or gone, so the shorter closed timeout ends it
 )
 
 // Wireshark's tcp.completeness bits.

@@ -222,6 +222,9 @@ func (t *Tracker) segment(c *conn, side uint8, p *Packet) {
 		} else if side == c.clientSide && ps != nil {
 			ps.SynRetransmits[c.role()]++
 		}
+		// A SYN retransmitted after a RST (the client's answer to a SYN
+		// collision) reopens the connection.
+		c.flags &^= cClosed
 		c.lastSyn = p.TS
 		c.synCount++
 		t.noteMSS(c, side, p.MSS, p.TS)
@@ -261,6 +264,9 @@ func (t *Tracker) segment(c *conn, side uint8, p *Packet) {
 			// 4-tuple (TIME_WAIT, or a half-open SYN_RECV).
 			t.synCollision(c, ps)
 		}
+	}
+	if flags&(FlagFIN|FlagRST) != 0 {
+		c.flags |= cClosed
 	}
 	if flags&FlagFIN != 0 {
 		c.completeness |= compFin
@@ -446,7 +452,7 @@ func (t *Tracker) Tick(now int64) {
 			t.unanswered(c, ps)
 		}
 		limit := idle
-		if c.completeness&(compFin|compRst) != 0 && (resp == 0 || !c.awaitingReply()) {
+		if c.flags&cClosed != 0 && (resp == 0 || !c.awaitingReply()) {
 			// Closed; but a client that half-closed after its request
 			// still waits for the reply: the response timeout settles it
 			// first (above), until then the connection is only idle.

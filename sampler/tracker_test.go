@@ -391,6 +391,36 @@ func TestTrackerSynCollision(t *testing.T) {
 	}
 }
 
+// After a SYN collision the client's retransmitted SYN reopens the
+// connection its RST closed: the connection is then timed as open (idle
+// timeout), not as closed; one that stays reset is timed as closed.
+func TestTrackerReopenedAfterCollision(t *testing.T) {
+	ms := time.Millisecond
+	syn := pkt{src: cli, dst: srv, flags: FlagSYN, seq: 100}
+	ack := pkt{src: srv, dst: cli, flags: FlagACK, seq: 7000, ack: 3333, at: ms}
+	rst := pkt{src: cli, dst: srv, flags: FlagRST, seq: 3333, at: 2 * ms}
+	for _, tc := range []struct {
+		name string
+		pkts []pkt
+		want int // connections tracked a minute later
+	}{
+		{"retried and connected", []pkt{syn, ack, rst,
+			{src: cli, dst: srv, flags: FlagSYN, seq: 100, at: time.Second},
+			{src: srv, dst: cli, flags: FlagSYN | FlagACK, seq: 5000, ack: 101, at: time.Second + ms},
+			{src: cli, dst: srv, flags: FlagACK, seq: 101, ack: 5001, at: time.Second + 2*ms}}, 1},
+		{"not retried", []pkt{syn, ack, rst}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _ := liveTracker(10, Config{SYNTimeout: 3 * time.Second, ClosedTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute})
+			feed(t, tr, tc.pkts...)
+			tr.Tick(t0.Add(time.Minute).UnixNano())
+			if got := tr.Len(); got != tc.want {
+				t.Errorf("%d connections tracked after a minute, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 // A client's FIN does not settle its pending request: a client that
 // half-closes after the request (or sends it with the FIN) still waits for
 // the reply, and the connection is kept until the response timeout. The
