@@ -84,7 +84,11 @@ func (rep *Report) WriteText(w io.Writer, maxConns int) error {
 	if len(rep.Findings) > 0 {
 		ew.printf("\nFindings\n")
 		for _, f := range rep.Findings {
-			ew.printf("  %s (this host %s): %s [%s]\n", f.Peer, f.Role, f.Evidence, strings.Join(f.Causes, ", "))
+			causes := ""
+			if len(f.Causes) > 0 {
+				causes = " [" + strings.Join(f.Causes, ", ") + "]"
+			}
+			ew.printf("  %s (this host %s): %s%s\n", f.Peer, f.Role, f.Evidence, causes)
 		}
 	}
 

@@ -652,4 +652,15 @@ func TestLiveSYNCollision(t *testing.T) {
 	}
 	stop()
 	compareWithTshark(t, file)
+	// The offline analysis of the client's capture reports it too.
+	rep := analyzeFile(t, file).Report(sampler.AnalyzeOptions{})
+	var peer *sampler.PeerReport
+	for i := range rep.Peers {
+		if rep.Peers[i].Peer == p.serverIP {
+			peer = &rep.Peers[i]
+		}
+	}
+	if rep.Totals.SYNCollisions != 1 || peer == nil || peer.SYNCollisions != 1 || peer.UnansweredSYNs != 0 {
+		t.Errorf("offline: %d SYN collisions in all, peer %+v; want 1, for peer %s, none unanswered", rep.Totals.SYNCollisions, peer, p.serverIP)
+	}
 }

@@ -34,7 +34,10 @@ type ConnRecord struct {
 	// Aborted: an RST ended the connection past its handshake (Resets
 	// also counts RSTs that answer a SYN-ACK after its client gave up).
 	Aborted bool
-	Sampled bool
+	// SYNCollision: the SYN was answered by a bare ACK (or the client's RST
+	// to one): the server still held a connection on the same ports.
+	SYNCollision bool
+	Sampled      bool
 	// Responses: requests (client data after the server last spoke)
 	// answered by a first server byte, and the delays between the two.
 	Responses                             uint32
@@ -71,6 +74,7 @@ func (c *conn) record() ConnRecord {
 		ICMPErrors:   c.icmp,
 		Refused:      c.flags&cRefused != 0,
 		Aborted:      c.flags&cAborted != 0,
+		SYNCollision: c.flags&cSynCollision != 0,
 		Sampled:      c.flags&cSampled != 0,
 		Responses:    c.responses,
 		ResponseMin:  c.respMin,

@@ -34,6 +34,7 @@ type Totals struct {
 	Resets          uint64  `json:"resets"`           // RST segments
 	Retransmissions uint64  `json:"retransmissions"`  // segments, as tcp.analysis.retransmission
 	SYNRetransmits  int     `json:"syn_retransmits"`  // SYNs sent again
+	SYNCollisions   int     `json:"syn_collisions"`   // SYNs answered by a bare ACK
 	DataRetransmits uint64  `json:"data_retransmits"` // retransmitted segments with payload
 	ZeroWindows     uint64  `json:"zero_windows"`
 	Responses       uint64  `json:"responses"`
@@ -67,6 +68,7 @@ type PeerReport struct {
 	Handshake       *Latency `json:"handshake_seconds,omitempty"`
 	UnansweredSYNs  int      `json:"unanswered_syns"`
 	SYNRetransmits  int      `json:"syn_retransmits"`
+	SYNCollisions   int      `json:"syn_collisions"`
 	Refused         int      `json:"refused"`
 	ResetsSent      int      `json:"resets_sent"`
 	ResetsReceived  int      `json:"resets_received"`
@@ -129,6 +131,7 @@ type ConnReport struct {
 	State           string    `json:"state"`
 	Completeness    uint8     `json:"completeness"`
 	SYNs            int       `json:"syns"`
+	SYNCollision    bool      `json:"syn_collision,omitempty"`
 	SynToSynAck     *float64  `json:"syn_to_synack_seconds"`
 	SynAckToAck     *float64  `json:"synack_to_ack_seconds"`
 	MSSClient       int       `json:"mss_client,omitempty"`
@@ -346,6 +349,9 @@ func (a *Analysis) Report(o AnalyzeOptions) *Report {
 		if r.SYNs > 1 {
 			t.SYNRetransmits += int(r.SYNs) - 1
 		}
+		if r.SYNCollision {
+			t.SYNCollisions++
+		}
 		t.DataRetransmits += uint64(r.DataRetransmissions[0] + r.DataRetransmissions[1])
 		t.ZeroWindows += uint64(r.ZeroWindows[0] + r.ZeroWindows[1])
 		t.Responses += uint64(r.Responses)
@@ -375,7 +381,7 @@ func connReport(r *ConnRecord) ConnReport {
 	cr := ConnReport{
 		Client: r.Client.String(), Server: r.Server.String(), GuessedRoles: r.GuessedRoles,
 		Start: fmtTime(r.Start), DurationSeconds: secs(r.End - r.Start),
-		State: connState(r), Completeness: r.Completeness, SYNs: int(r.SYNs),
+		State: connState(r), Completeness: r.Completeness, SYNs: int(r.SYNs), SYNCollision: r.SYNCollision,
 		SynToSynAck: optSeconds(r.SynToSynAck), SynAckToAck: optSeconds(r.SynAckToAck),
 		MSSClient: int(r.MSS[0]), MSSServer: int(r.MSS[1]),
 		Packets: r.Packets, Retransmissions: r.Retransmissions, Resets: r.Resets,
@@ -422,6 +428,9 @@ func (rep *Report) addToPeer(r *ConnRecord, ls localSet, pm *PeerMap) {
 	}
 	if r.SYNs > 1 {
 		p.SYNRetransmits += int(r.SYNs) - 1
+	}
+	if r.SYNCollision {
+		p.SYNCollisions++
 	}
 	if r.Refused {
 		p.Refused++
@@ -474,6 +483,12 @@ func (rep *Report) addPeerFindings(p *PeerReport) {
 		rep.find(p, []string{causeFirewallDrop, causeNoRoute, causePeerDown, causeNATMismatch},
 			"%d of %d connections sent SYNs that were never answered (%d SYN retransmissions): a firewall dropping SYNs, no route, the peer host down, or a NAT mismatch",
 			p.UnansweredSYNs, p.Connections, p.SYNRetransmits)
+	}
+	if p.SYNCollisions > 0 {
+		// No documented cause: the server's stale connection is left by a
+		// client gone without a RST, or a NAT reusing a port too soon.
+		rep.find(p, []string{}, "%d SYNs answered by a bare ACK instead of a SYN-ACK: the server still held a connection on the same ports (a client gone without a RST, or a NAT reusing a port too soon); the client reset it and retried",
+			p.SYNCollisions)
 	}
 	if p.Refused > 0 {
 		rep.find(p, []string{causePeerDown}, "%d SYNs answered by RST: nothing listens on the port (peer down)", p.Refused)
