@@ -197,32 +197,24 @@ func (d *Decoder) decodeIPTCP(data []byte, ipv6 bool, p *Packet) (err error) {
 		}
 	}()
 	p.Kind = KindOther
-	// What follows the IP header, read from the header fields rather than
-	// through NextLayerType's table of protocols.
 	var payload []byte
-	var tcp bool
 	parser := d.ip4p
 	if ipv6 {
 		parser = d.ip6p
 		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
 			return err
 		}
-		next := d.ip6.NextHeader
-		if d.ip6.HopByHop != nil {
-			next = d.ip6.HopByHop.NextHeader
-		}
-		payload, tcp = d.ip6.Payload, next == layers.IPProtocolTCP
+		payload = d.ip6.Payload
 	} else {
 		if err := d.ip4.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
 			return err
 		}
-		fragment := d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0
-		payload, tcp = d.ip4.Payload, d.ip4.Protocol == layers.IPProtocolTCP && !fragment
+		payload = d.ip4.Payload
 	}
 	if len(payload) == 0 {
 		return nil // the parser stops without an error where the data ends
 	}
-	if !tcp {
+	if !d.nextIsTCP(ipv6) {
 		return d.decode(parser, data, p)
 	}
 	if err := d.tcp.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
@@ -279,12 +271,20 @@ func (d *Decoder) decode(parser *gopacket.DecodingLayerParser, data []byte, p *P
 	return nil
 }
 
-// nextIsTCP reports whether the IP layer names TCP as its payload.
+// nextIsTCP reports whether the IP layer names TCP as its payload, read
+// from the header fields (protocol, fragment bits, the hop-by-hop header's
+// next header) as gopacket's NextLayerType does, without its table of
+// protocols.
 func (d *Decoder) nextIsTCP(ipv6 bool) bool {
 	if ipv6 {
-		return d.ip6.NextLayerType() == layers.LayerTypeTCP
+		next := d.ip6.NextHeader
+		if d.ip6.HopByHop != nil {
+			next = d.ip6.HopByHop.NextHeader
+		}
+		return next == layers.IPProtocolTCP
 	}
-	return d.ip4.NextLayerType() == layers.LayerTypeTCP
+	fragment := d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0
+	return d.ip4.Protocol == layers.IPProtocolTCP && !fragment
 }
 
 func (d *Decoder) fillTCP(ipv6 bool, p *Packet) error {
